@@ -1,0 +1,5 @@
+//! halo: VRRP failover and an HTTP reverse proxy in one binary.
+
+fn main() {
+    println!("halo {}", env!("CARGO_PKG_VERSION"));
+}
