@@ -1,1 +1,74 @@
-//! halo-config
+//! halo's configuration: the native TOML schema, the nginx.conf and keepalived.conf importers,
+//! and validation, all producing one [`Config`].
+//!
+//! Every loader reports all problems of a file at once as [`Diagnostic`]s
+//! (`file:line:col: error: message (expected ...)`): `Ok((config, warnings))` or
+//! `Err(errors followed by warnings)`.
+
+pub mod diagnostic;
+mod diff;
+pub mod duration_text;
+mod field_path;
+pub mod http;
+mod keepalived;
+mod native;
+mod nginx;
+pub mod vrrp;
+mod vrrp_validate;
+
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+pub use diagnostic::{Diagnostic, Severity};
+pub use diff::{diff, ConfigDiff};
+pub use keepalived::import_keepalived;
+pub use native::{load_native, load_native_str, to_toml};
+pub use nginx::{import_nginx, import_nginx_with, NginxImportOptions};
+
+/// What a loader returns: the configuration and its warnings, or every error (then warnings).
+pub type LoadResult = Result<(Config, Vec<Diagnostic>), Vec<Diagnostic>>;
+
+/// The whole configuration of one halo node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The VRRP side (keepalived's part of the seed).
+    pub vrrp: vrrp::VrrpConfig,
+    /// The HTTP reverse proxy (nginx's part of the seed); `None` = VRRP only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http: Option<http::HttpConfig>,
+    /// The local control interface (status, reload).
+    pub admin: AdminConfig,
+}
+
+/// The local control interface: a Unix socket for `halo status`/reload, and an optional
+/// HTTP listener for status and metrics.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// Unix socket of the control interface (default `/run/halo/admin.sock`).
+    pub socket: PathBuf,
+    /// Also serve JSON status and Prometheus metrics over HTTP here (default: off). Bind it to
+    /// a loopback or management address: it has no authentication.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_listen: Option<SocketAddr>,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            socket: PathBuf::from("/run/halo/admin.sock"),
+            status_listen: None,
+        }
+    }
+}
+
+impl Config {
+    /// Puts an imported HTTP side (from nginx.conf) next to an imported VRRP side (from
+    /// keepalived.conf): the seed's two files make one node's configuration.
+    pub fn merge_http(mut self, http_side: Config) -> Config {
+        self.http = http_side.http;
+        self
+    }
+}

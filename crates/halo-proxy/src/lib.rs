@@ -1,1 +1,35 @@
-//! halo-proxy
+//! halo-proxy: the HTTP data plane on tokio + hyper 1.x, driven by
+//! [`halo_config::http::HttpConfig`].
+//!
+//! - [`Proxy::start`] binds every listener and serves; [`Proxy::reload`] swaps the
+//!   configuration in place; [`Proxy::shutdown`] drains; [`Proxy::stats`] gives the
+//!   stub_status counters; [`Proxy::healthy`] reports whether the listeners run.
+//! - Semantics follow nginx (see `/work/shared/research/proxy-nginx.md`): smooth weighted
+//!   round robin and friends via `halo-lb`, `proxy_next_upstream` retries, upstream keepalive on
+//!   by default, `limit_conn`/`limit_req`, `auth_basic`, `stub_status`, `error_page`,
+//!   `access_log`.
+//!
+//! Deliberate differences from nginx: request bodies are streamed, not buffered, so a request
+//! whose body was already sent is not retried on another server; `$time_local` is logged in UTC.
+
+mod access_log;
+mod auth;
+mod auth_hashes;
+mod body;
+mod connection;
+mod error;
+mod forward;
+mod handler;
+mod listener;
+mod pool;
+mod routing;
+mod runtime;
+mod server;
+mod static_files;
+mod stats;
+mod uri;
+mod variables;
+
+pub use error::ProxyError;
+pub use server::Proxy;
+pub use stats::Stats;

@@ -1,0 +1,135 @@
+//! nginx directives halo does not implement: which are refused (an error: ignoring them would
+//! change what the server does in a way that matters, such as access control or TLS) and which
+//! are warned about (ignoring them changes performance or cosmetics only).
+
+/// Why `name` is refused, if it is.
+pub(crate) fn refused_reason(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "if" | "rewrite" | "set" | "break" => {
+            "rewrite-module logic is not implemented; use locations and return"
+        }
+        "allow" | "deny" => {
+            "access control by address is not implemented; filter with the firewall"
+        }
+        "satisfy" | "auth_request" | "auth_jwt" => "only auth_basic is implemented",
+        "try_files" => "try_files is not implemented; use a static location or proxy_pass",
+        "limit_except" => "method restrictions are not implemented",
+        "fastcgi_pass" | "uwsgi_pass" | "scgi_pass" | "grpc_pass" | "memcached_pass" => {
+            "halo proxies HTTP only (proxy_pass http://)"
+        }
+        "ssl_certificate"
+        | "ssl_certificate_key"
+        | "ssl_protocols"
+        | "ssl_ciphers"
+        | "ssl"
+        | "http2" => "halo does not terminate TLS or HTTP/2",
+        "proxy_cache" | "proxy_cache_path" | "proxy_store" => "halo has no response cache",
+        "sub_filter" | "perl" | "js_content" | "lua_code_cache" | "content_by_lua_block" => {
+            "response rewriting and scripting are not implemented"
+        }
+        _ => return None,
+    })
+}
+
+/// What halo does instead of `name`, if it is a directive halo accepts and ignores.
+pub(crate) fn warned_reason(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "tcp_nopush" | "tcp_nodelay" | "sendfile_max_chunk" | "aio" | "directio"
+        | "output_buffers" => "halo manages socket options and file I/O itself",
+        "gzip" | "gzip_types" | "gzip_min_length" | "gzip_comp_level" | "gzip_vary"
+        | "gzip_proxied" | "gzip_disable" | "gzip_http_version" | "gzip_buffers" | "gunzip" => {
+            "halo does not compress responses (responses pass through as the upstream sent them)"
+        }
+        "server_names_hash_bucket_size"
+        | "server_names_hash_max_size"
+        | "types_hash_max_size"
+        | "types_hash_bucket_size"
+        | "variables_hash_max_size"
+        | "variables_hash_bucket_size"
+        | "map_hash_bucket_size"
+        | "map_hash_max_size"
+        | "proxy_headers_hash_max_size"
+        | "proxy_headers_hash_bucket_size" => "halo sizes its tables itself",
+        "open_file_cache"
+        | "open_file_cache_valid"
+        | "open_file_cache_min_uses"
+        | "open_file_cache_errors"
+        | "open_log_file_cache" => "halo does not cache open files",
+        "proxy_buffering"
+        | "proxy_buffers"
+        | "proxy_buffer_size"
+        | "proxy_busy_buffers_size"
+        | "proxy_max_temp_file_size"
+        | "proxy_temp_file_write_size"
+        | "proxy_temp_path"
+        | "proxy_request_buffering"
+        | "client_body_buffer_size"
+        | "client_body_temp_path" => "halo streams bodies without disk buffering",
+        "proxy_ignore_client_abort"
+        | "proxy_hide_header"
+        | "proxy_pass_header"
+        | "proxy_ignore_headers"
+        | "proxy_pass_request_headers"
+        | "proxy_pass_request_body"
+        | "proxy_cookie_domain"
+        | "proxy_cookie_path"
+        | "proxy_socket_keepalive"
+        | "proxy_bind" => "not implemented by halo",
+        "resolver" | "resolver_timeout" => {
+            "halo resolves upstream names with the system resolver at start and reload"
+        }
+        "expires"
+        | "etag"
+        | "if_modified_since"
+        | "autoindex"
+        | "ssi"
+        | "log_not_found"
+        | "log_subrequest"
+        | "server_name_in_redirect"
+        | "port_in_redirect"
+        | "absolute_redirect"
+        | "msie_padding"
+        | "reset_timedout_connection"
+        | "lingering_close"
+        | "lingering_time"
+        | "lingering_timeout"
+        | "underscores_in_headers"
+        | "ignore_invalid_headers"
+        | "merge_slashes"
+        | "recursive_error_pages"
+        | "chunked_transfer_encoding" => "not implemented by halo; its default behaviour applies",
+        "worker_rlimit_nofile"
+        | "worker_cpu_affinity"
+        | "worker_priority"
+        | "worker_shutdown_timeout"
+        | "daemon"
+        | "master_process"
+        | "env"
+        | "load_module"
+        | "pcre_jit"
+        | "thread_pool"
+        | "timer_resolution"
+        | "multi_accept"
+        | "accept_mutex"
+        | "accept_mutex_delay"
+        | "debug_connection"
+        | "lock_file"
+        | "working_directory" => "process management is halo's own (one multi-threaded process)",
+        "real_ip_header" | "set_real_ip_from" | "real_ip_recursive" => {
+            "halo uses the TCP peer address as $remote_addr"
+        }
+        "limit_rate"
+        | "limit_rate_after"
+        | "limit_conn_log_level"
+        | "limit_req_log_level"
+        | "limit_conn_dry_run"
+        | "limit_req_dry_run" => "not implemented by halo",
+        "source_charset" | "charset_types" | "override_charset" => "halo does not convert charsets",
+        _ => return None,
+    })
+}
+
+/// Whether nginx (as far as halo knows) has a directive of this name.
+pub(crate) fn is_known(name: &str) -> bool {
+    super::import::handled(name) || refused_reason(name).is_some() || warned_reason(name).is_some()
+}

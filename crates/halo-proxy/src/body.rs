@@ -1,0 +1,345 @@
+//! Body types: the request body streamed to an upstream, and the response body streamed to
+//! the client, which also carries what must happen when the response is finished (connection
+//! state, upstream release, access log, limit_conn permits).
+
+use std::future::Future as _;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use hyper::body::Incoming;
+use tokio::io::{AsyncRead, ReadBuf};
+use tokio::time::Sleep;
+
+use crate::access_log::PendingLog;
+use crate::connection::ConnTrack;
+use crate::forward::PeerLease;
+use crate::pool::{PeerPool, PoolLimits, UpstreamConn};
+
+/// Boxed error of our bodies.
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A per-read inactivity timer, created lazily (only when a read actually has to wait).
+#[derive(Debug, Default)]
+struct IdleTimer {
+    sleep: Option<Pin<Box<Sleep>>>,
+}
+
+impl IdleTimer {
+    /// Returns Ready(()) when `timeout` passed since the last `reset` while pending.
+    fn poll_expired(&mut self, cx: &mut Context<'_>, timeout: Duration) -> Poll<()> {
+        if timeout.is_zero() {
+            return Poll::Pending;
+        }
+        let sleep = self
+            .sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        sleep.as_mut().poll(cx)
+    }
+
+    fn reset(&mut self, timeout: Duration) {
+        if let Some(sleep) = self.sleep.as_mut() {
+            sleep.as_mut().reset(tokio::time::Instant::now() + timeout);
+        }
+    }
+}
+
+/// Error raised by [`ClientBody`].
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ClientBodyError {
+    #[error("client_body_timeout expired")]
+    Timeout,
+    #[error("request body larger than client_max_body_size")]
+    TooLarge,
+}
+
+/// The client's request body on its way upstream, with `client_body_timeout` between reads
+/// and `client_max_body_size` for bodies without Content-Length.
+#[derive(Debug)]
+pub(crate) struct ClientBody {
+    inner: Incoming,
+    timeout: Duration,
+    timer: IdleTimer,
+    limit: u64,
+    received: u64,
+    /// Set when the body was cut for size or time, so the handler answers 413/408.
+    pub cut: Arc<AtomicBool>,
+}
+
+impl ClientBody {
+    pub fn new(inner: Incoming, timeout: Duration, limit: u64) -> Self {
+        ClientBody {
+            inner,
+            timeout,
+            timer: IdleTimer::default(),
+            limit,
+            received: 0,
+            cut: Arc::new(AtomicBool::new(false)),
+        }
+    }
+}
+
+/// What is sent upstream.
+#[derive(Debug)]
+pub(crate) enum RequestBody {
+    Empty,
+    Client(ClientBody),
+}
+
+impl Body for RequestBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let body = match self.get_mut() {
+            RequestBody::Empty => return Poll::Ready(None),
+            RequestBody::Client(body) => body,
+        };
+        match Pin::new(&mut body.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    body.received += data.len() as u64;
+                    if body.limit > 0 && body.received > body.limit {
+                        body.cut.store(true, Ordering::Relaxed);
+                        return Poll::Ready(Some(Err(Box::new(ClientBodyError::TooLarge))));
+                    }
+                }
+                body.timer.reset(body.timeout);
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(error))) => Poll::Ready(Some(Err(Box::new(error)))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => {
+                ready!(body.timer.poll_expired(cx, body.timeout));
+                body.cut.store(true, Ordering::Relaxed);
+                Poll::Ready(Some(Err(Box::new(ClientBodyError::Timeout))))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            RequestBody::Empty => true,
+            RequestBody::Client(body) => body.inner.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            RequestBody::Empty => SizeHint::with_exact(0),
+            RequestBody::Client(body) => body.inner.size_hint(),
+        }
+    }
+}
+
+/// An upstream response body: `proxy_read_timeout` between reads; the connection goes back
+/// to its pool once the body was read to the end.
+#[derive(Debug)]
+pub(crate) struct UpstreamBody {
+    inner: Incoming,
+    read_timeout: Duration,
+    timer: IdleTimer,
+    conn: Option<(UpstreamConn, Arc<PeerPool>, PoolLimits)>,
+}
+
+impl UpstreamBody {
+    pub fn new(
+        inner: Incoming,
+        read_timeout: Duration,
+        conn: Option<(UpstreamConn, Arc<PeerPool>, PoolLimits)>,
+    ) -> Self {
+        let mut body = UpstreamBody {
+            inner,
+            read_timeout,
+            timer: IdleTimer::default(),
+            conn,
+        };
+        body.pool_if_done();
+        body
+    }
+
+    fn pool_if_done(&mut self) {
+        if self.inner.is_end_stream() {
+            if let Some((conn, pool, limits)) = self.conn.take() {
+                pool.checkin(conn, Instant::now(), &limits);
+            }
+        }
+    }
+}
+
+/// A file being sent.
+#[derive(Debug)]
+pub(crate) struct FileBody {
+    file: tokio::fs::File,
+    remaining: u64,
+}
+
+impl FileBody {
+    pub fn new(file: tokio::fs::File, len: u64) -> Self {
+        FileBody {
+            file,
+            remaining: len,
+        }
+    }
+}
+
+const FILE_CHUNK: usize = 32 * 1024;
+
+/// What the client receives.
+#[derive(Debug)]
+pub(crate) enum ResponseKind {
+    Empty,
+    Full(Option<Bytes>),
+    Upstream(UpstreamBody),
+    File(FileBody),
+}
+
+/// Work done when the response is finished or abandoned.
+#[derive(Debug, Default)]
+pub(crate) struct Finish {
+    pub track: Option<Arc<ConnTrack>>,
+    pub lease: Option<PeerLease>,
+    pub log: Option<Box<PendingLog>>,
+    pub permits: Vec<halo_lb::limit::ConnPermit>,
+}
+
+/// The response body type of the whole proxy.
+#[derive(Debug)]
+pub(crate) struct ResponseBody {
+    kind: ResponseKind,
+    sent: u64,
+    pub finish: Finish,
+}
+
+impl ResponseBody {
+    pub fn new(kind: ResponseKind) -> Self {
+        ResponseBody {
+            kind,
+            sent: 0,
+            finish: Finish::default(),
+        }
+    }
+
+    pub fn empty() -> Self {
+        Self::new(ResponseKind::Empty)
+    }
+
+    pub fn full(bytes: impl Into<Bytes>) -> Self {
+        Self::new(ResponseKind::Full(Some(bytes.into())))
+    }
+
+    /// Body bytes expected (for Content-Length of generated responses).
+    pub fn exact_len(&self) -> Option<u64> {
+        match &self.kind {
+            ResponseKind::Empty => Some(0),
+            ResponseKind::Full(bytes) => Some(bytes.as_ref().map_or(0, |b| b.len() as u64)),
+            ResponseKind::Upstream(_) => None,
+            ResponseKind::File(file) => Some(file.remaining),
+        }
+    }
+}
+
+impl Drop for ResponseBody {
+    fn drop(&mut self) {
+        if let Some(log) = self.finish.log.take() {
+            log.write(self.sent);
+        }
+        if let Some(track) = self.finish.track.take() {
+            track.request_finished();
+        }
+        // `lease` and `permits` release themselves when dropped.
+    }
+}
+
+impl Body for ResponseBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.get_mut();
+        let frame = match &mut this.kind {
+            ResponseKind::Empty => None,
+            ResponseKind::Full(bytes) => bytes.take().map(|b| Ok(Frame::data(b))),
+            ResponseKind::Upstream(body) => match Pin::new(&mut body.inner).poll_frame(cx) {
+                Poll::Ready(Some(Ok(frame))) => {
+                    body.timer.reset(body.read_timeout);
+                    body.pool_if_done();
+                    Some(Ok(frame))
+                }
+                Poll::Ready(Some(Err(error))) => Some(Err(Box::new(error) as BoxError)),
+                Poll::Ready(None) => {
+                    body.pool_if_done();
+                    None
+                }
+                Poll::Pending => {
+                    ready!(body.timer.poll_expired(cx, body.read_timeout));
+                    Some(Err(Box::new(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "proxy_read_timeout expired",
+                    )) as BoxError))
+                }
+            },
+            ResponseKind::File(file) => {
+                if file.remaining == 0 {
+                    None
+                } else {
+                    let want =
+                        FILE_CHUNK.min(usize::try_from(file.remaining).unwrap_or(FILE_CHUNK));
+                    let mut chunk = vec![0u8; want];
+                    let mut buf = ReadBuf::new(&mut chunk);
+                    match ready!(Pin::new(&mut file.file).poll_read(cx, &mut buf)) {
+                        Ok(()) => {
+                            let n = buf.filled().len();
+                            if n == 0 {
+                                Some(Err(Box::new(io::Error::new(
+                                    io::ErrorKind::UnexpectedEof,
+                                    "file shrank",
+                                )) as BoxError))
+                            } else {
+                                chunk.truncate(n);
+                                file.remaining -= n as u64;
+                                Some(Ok(Frame::data(Bytes::from(chunk))))
+                            }
+                        }
+                        Err(error) => Some(Err(Box::new(error) as BoxError)),
+                    }
+                }
+            }
+        };
+        if let Some(Ok(frame)) = &frame {
+            if let Some(data) = frame.data_ref() {
+                this.sent += data.len() as u64;
+            }
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.kind {
+            ResponseKind::Empty => true,
+            ResponseKind::Full(bytes) => bytes.is_none(),
+            ResponseKind::Upstream(body) => body.inner.is_end_stream(),
+            ResponseKind::File(file) => file.remaining == 0,
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.kind {
+            ResponseKind::Upstream(body) => body.inner.size_hint(),
+            _ => self
+                .exact_len()
+                .map_or_else(SizeHint::default, SizeHint::with_exact),
+        }
+    }
+}

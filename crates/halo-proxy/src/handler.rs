@@ -1,0 +1,680 @@
+//! One request from head to response: virtual server and location, hardening checks, limits,
+//! authentication, the location's action, `error_page`, `add_header`, keepalive limits and the
+//! access log record.
+
+use std::borrow::Cow;
+use std::time::Instant;
+
+use halo_config::http::ErrorPage;
+use halo_lb::limit::Verdict;
+use http::header::{self, HeaderValue};
+use http::{Method, Request, Response, StatusCode, Version};
+use hyper::body::Incoming;
+use hyper::upgrade::OnUpgrade;
+
+use crate::access_log::{LogRecord, PendingLog};
+use crate::body::{ClientBody, ResponseBody};
+use crate::connection::ConnInfo;
+use crate::forward::{forward, Forwarding, ProxyFailure, UpstreamReport};
+use crate::routing::host_without_port;
+use crate::runtime::{ActionRt, LimitKey, LocationRt, Runtime, ServerRt};
+use crate::server::Shared;
+use crate::static_files::{self, StaticResult};
+use crate::stats::{stub_status_text, Counters};
+use crate::variables::{push_display, Var, VarSource};
+
+/// The request as variables see it.
+pub(crate) struct RequestCtx<'a> {
+    pub info: &'a ConnInfo,
+    pub parts: &'a http::request::Parts,
+    /// Normalised path (`$uri`).
+    pub uri: &'a str,
+    /// `$host`: Host without port, lower case; else the server name.
+    pub host: &'a str,
+    pub server: &'a ServerRt,
+    /// `$proxy_host` of the location being served ("" outside proxy_pass).
+    pub proxy_host: &'a str,
+    pub has_body: bool,
+}
+
+impl VarSource for RequestCtx<'_> {
+    fn write_var(&self, var: &Var, out: &mut String) {
+        let parts = self.parts;
+        match var {
+            Var::Host => out.push_str(self.host),
+            Var::RemoteAddr => push_display(out, self.info.peer.ip()),
+            Var::RemotePort => push_display(out, self.info.peer.port()),
+            Var::BinaryRemoteAddr => match self.info.peer.ip() {
+                std::net::IpAddr::V4(ip) => out.push_str(&String::from_utf8_lossy(&ip.octets())),
+                std::net::IpAddr::V6(ip) => out.push_str(&String::from_utf8_lossy(&ip.octets())),
+            },
+            Var::ProxyAddXForwardedFor => {
+                // nginx: all X-Forwarded-For lines joined with ", ", then ", $remote_addr".
+                for value in parts.headers.get_all("x-forwarded-for") {
+                    out.push_str(&String::from_utf8_lossy(value.as_bytes()));
+                    out.push_str(", ");
+                }
+                push_display(out, self.info.peer.ip());
+            }
+            Var::Scheme => out.push_str("http"),
+            Var::RequestUri => {
+                out.push_str(parts.uri.path_and_query().map_or("/", |pq| pq.as_str()))
+            }
+            Var::Uri => out.push_str(self.uri),
+            Var::Args => out.push_str(parts.uri.query().unwrap_or("")),
+            Var::IsArgs => {
+                if parts.uri.query().is_some() {
+                    out.push('?');
+                }
+            }
+            Var::RequestMethod => out.push_str(parts.method.as_str()),
+            Var::ServerName => out.push_str(&self.server.name),
+            Var::ServerPort => push_display(out, self.info.local.port()),
+            Var::ServerAddr => push_display(out, self.info.local.ip()),
+            Var::ServerProtocol => out.push_str(protocol(parts.version)),
+            Var::ProxyHost => out.push_str(self.proxy_host),
+            Var::Request => {
+                push_display(
+                    out,
+                    format_args!("{} {} {}", parts.method, parts.uri, protocol(parts.version)),
+                );
+            }
+            Var::ConnectionRequests => push_display(
+                out,
+                self.info
+                    .track
+                    .requests
+                    .load(std::sync::atomic::Ordering::Relaxed),
+            ),
+            Var::Connection => push_display(out, self.info.track.serial),
+            Var::Pid => push_display(out, std::process::id()),
+            Var::HttpHeader(name) => {
+                let mut first = true;
+                for value in parts.headers.get_all(name) {
+                    if !first {
+                        out.push_str(", ");
+                    }
+                    out.push_str(&String::from_utf8_lossy(value.as_bytes()));
+                    first = false;
+                }
+            }
+            Var::Arg(name) => {
+                if let Some(query) = parts.uri.query() {
+                    if let Some(value) = query.split('&').find_map(|kv| {
+                        kv.strip_prefix(name.as_str())
+                            .and_then(|r| r.strip_prefix('='))
+                    }) {
+                        out.push_str(value);
+                    }
+                }
+            }
+            Var::TimeLocal => {
+                out.push_str(&crate::access_log::time_local(std::time::SystemTime::now()))
+            }
+            Var::TimeIso8601 => out.push_str(&crate::access_log::time_iso8601(
+                std::time::SystemTime::now(),
+            )),
+            Var::Msec
+            | Var::Status
+            | Var::BodyBytesSent
+            | Var::BytesSent
+            | Var::RemoteUser
+            | Var::RequestTime
+            | Var::RequestLength
+            | Var::UpstreamAddr
+            | Var::UpstreamStatus
+            | Var::UpstreamResponseTime
+            | Var::UpstreamConnectTime
+            | Var::SentHttpHeader(_) => {}
+        }
+    }
+}
+
+fn protocol(version: Version) -> &'static str {
+    match version {
+        Version::HTTP_10 => "HTTP/1.0",
+        Version::HTTP_09 => "HTTP/0.9",
+        _ => "HTTP/1.1",
+    }
+}
+
+fn reason(status: StatusCode) -> String {
+    format!(
+        "{} {}",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("")
+    )
+}
+
+/// nginx's built-in error page, signed "halo".
+pub(crate) fn error_response(status: StatusCode) -> Response<ResponseBody> {
+    if status.as_u16() < 400 && status != StatusCode::MOVED_PERMANENTLY && !status.is_redirection()
+    {
+        let mut response = Response::new(ResponseBody::empty());
+        *response.status_mut() = status;
+        return response;
+    }
+    let title = reason(status);
+    let body = format!(
+        "<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}</h1></center>\r\n<hr><center>halo</center>\r\n</body>\r\n</html>\r\n"
+    );
+    let mut response = Response::new(ResponseBody::full(body));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+    response
+}
+
+fn close_connection(response: &mut Response<ResponseBody>) {
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+}
+
+/// What the routing step found.
+struct Routed<'a> {
+    location: Option<(&'a LocationRt, usize)>,
+}
+
+/// Checks nginx applies before any location runs (`ngx_http_process_request_headers`).
+fn check_head(parts: &http::request::Parts, rt: &Runtime) -> Result<(), StatusCode> {
+    let target_len = parts.uri.path_and_query().map_or(0, |pq| pq.as_str().len());
+    if target_len > rt.max_request_line {
+        return Err(StatusCode::URI_TOO_LONG);
+    }
+    let mut hosts = parts.headers.get_all(header::HOST).iter();
+    let host = hosts.next();
+    if hosts.next().is_some() {
+        // "client sent duplicate host header"
+        return Err(StatusCode::BAD_REQUEST);
+    }
+    match host {
+        Some(host) => {
+            let bytes = host.as_bytes();
+            if bytes.is_empty() && parts.version == Version::HTTP_11 {
+                return Err(StatusCode::BAD_REQUEST);
+            }
+            // ngx_http_validate_host: no '/', '\', NUL, spaces, or leading dot.
+            if bytes
+                .iter()
+                .any(|b| matches!(b, b'/' | b'\\' | 0 | b' ' | b'\t') || *b < 0x20)
+                || bytes.first() == Some(&b'.')
+            {
+                return Err(StatusCode::BAD_REQUEST);
+            }
+        }
+        None if parts.version == Version::HTTP_11 && parts.uri.authority().is_none() => {
+            // "client sent HTTP/1.1 request without Host header"
+            return Err(StatusCode::BAD_REQUEST);
+        }
+        None => {}
+    }
+    let mut lengths = parts.headers.get_all(header::CONTENT_LENGTH).iter();
+    if let Some(first) = lengths.next() {
+        let parsed = first
+            .to_str()
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        let Some(length) = parsed else {
+            return Err(StatusCode::BAD_REQUEST);
+        };
+        if lengths.any(|other| other != first) {
+            return Err(StatusCode::BAD_REQUEST);
+        }
+        if rt.cfg.client_max_body_size > 0 && length > rt.cfg.client_max_body_size {
+            return Err(StatusCode::PAYLOAD_TOO_LARGE);
+        }
+    }
+    Ok(())
+}
+
+/// Serves one request.
+pub(crate) async fn handle(
+    shared: &Shared,
+    info: &ConnInfo,
+    req: Request<Incoming>,
+) -> Response<ResponseBody> {
+    let started = Instant::now();
+    let nth = info.track.request_started();
+    let current = shared.runtime.load_full();
+    let rt: &Runtime = if current.listeners.contains_key(&info.listen) {
+        &current
+    } else {
+        &info.accepted_with
+    };
+    let (mut parts, body) = req.into_parts();
+    let client_upgrade = if parts.headers.contains_key(header::UPGRADE) {
+        parts.extensions.remove::<OnUpgrade>()
+    } else {
+        None
+    };
+
+    let mut report = UpstreamReport::default();
+    let mut remote_user = None;
+    let raw_host = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| parts.uri.authority().map(|a| a.as_str()))
+        .unwrap_or("");
+    let host_lc = host_without_port(raw_host).into_owned();
+    let server = rt
+        .listeners
+        .get(&info.listen)
+        .map(|names| names.find(&host_lc))
+        .and_then(|index| rt.servers.get(index))
+        .or_else(|| rt.servers.first());
+    let Some(server) = server else {
+        let mut response = error_response(StatusCode::INTERNAL_SERVER_ERROR);
+        response.body_mut().finish.track = Some(info.track.clone());
+        return response;
+    };
+    let host: &str = if host_lc.is_empty() {
+        &server.name
+    } else {
+        &host_lc
+    };
+
+    let normalized = crate::uri::normalize_path(parts.uri.path());
+    let head_check = check_head(&parts, rt).and(
+        normalized
+            .as_ref()
+            .map(|_| ())
+            .map_err(|_| StatusCode::BAD_REQUEST),
+    );
+    let uri: Cow<'_, str> = normalized.clone().unwrap_or(Cow::Borrowed("/"));
+    let routed = Routed {
+        location: server
+            .table
+            .find(&uri)
+            .and_then(|m| server.locations.get(m.index).map(|l| (l, m.prefix_len))),
+    };
+    let has_body = !http_body::Body::is_end_stream(&body);
+    let ctx = RequestCtx {
+        info,
+        parts: &parts,
+        uri: &uri,
+        host,
+        server,
+        proxy_host: "",
+        has_body,
+    };
+
+    let mut response = match head_check {
+        Err(status) => {
+            Counters::bump(&shared.counters.rejected_malformed);
+            let mut response = error_response(status);
+            close_connection(&mut response);
+            response
+        }
+        Ok(()) => match routed.location {
+            None => serve_error(rt, &ctx, StatusCode::NOT_FOUND, &server.error_pages).await,
+            Some((loc, prefix_len)) => {
+                let mut permits = Vec::new();
+                let outcome = run_location(
+                    shared,
+                    rt,
+                    &ctx,
+                    loc,
+                    prefix_len,
+                    body,
+                    client_upgrade,
+                    &mut report,
+                    &mut permits,
+                    &mut remote_user,
+                )
+                .await;
+                let mut response = match outcome {
+                    Ok(response) => response,
+                    Err(status) => serve_error(rt, &ctx, status, &loc.error_pages).await,
+                };
+                response.body_mut().finish.permits = permits;
+                add_headers(&ctx, loc, &mut response);
+                response
+            }
+        },
+    };
+
+    if nth >= rt.cfg.keepalive_requests {
+        close_connection(&mut response);
+    }
+    let logs = routed
+        .location
+        .map(|(l, _)| &l.access_logs)
+        .filter(|l| !l.is_empty());
+    if let Some(sinks) = logs {
+        let record = log_record(&ctx, &response, report, remote_user, started, nth, sinks);
+        response.body_mut().finish.log = Some(Box::new(PendingLog {
+            sinks: sinks.clone(),
+            record,
+        }));
+    }
+    response.body_mut().finish.track = Some(info.track.clone());
+    response
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_location(
+    shared: &Shared,
+    rt: &Runtime,
+    ctx: &RequestCtx<'_>,
+    loc: &LocationRt,
+    prefix_len: usize,
+    body: Incoming,
+    client_upgrade: Option<OnUpgrade>,
+    report: &mut UpstreamReport,
+    permits: &mut Vec<halo_lb::limit::ConnPermit>,
+    remote_user: &mut Option<String>,
+) -> Result<Response<ResponseBody>, StatusCode> {
+    let ip = ctx.info.peer.ip();
+    let binary = match ip {
+        std::net::IpAddr::V4(v4) => v4.octets().to_vec(),
+        std::net::IpAddr::V6(v6) => v6.octets().to_vec(),
+    };
+    let key_for = |kind: LimitKey, text: &mut Option<String>| -> Vec<u8> {
+        match kind {
+            LimitKey::BinaryRemoteAddr => binary.clone(),
+            LimitKey::RemoteAddr => text
+                .get_or_insert_with(|| ip.to_string())
+                .as_bytes()
+                .to_vec(),
+            LimitKey::Empty => Vec::new(),
+        }
+    };
+    let mut text = None;
+    // limit_conn (PREACCESS, after the head was read): every rule must pass.
+    for (zone, limit, kind) in &loc.limit_conn {
+        let key = key_for(*kind, &mut text);
+        match zone.try_acquire_owned(&key, *limit) {
+            Some(permit) => permits.push(permit),
+            None => {
+                Counters::bump(&shared.counters.rejected_limit_conn);
+                tracing::warn!(client = %ip, "limiting connections by zone");
+                return Err(status_or_503(loc.cfg.limit_conn_status));
+            }
+        }
+    }
+    // limit_req: the longest delay of all rules applies; any reject rejects.
+    let mut delay = std::time::Duration::ZERO;
+    for (limiter, kind) in &loc.limit_req {
+        let key = key_for(*kind, &mut text);
+        match limiter.check(Instant::now(), &key) {
+            Verdict::Pass => {}
+            Verdict::Delay(d) => delay = delay.max(d),
+            Verdict::Reject => {
+                Counters::bump(&shared.counters.rejected_limit_req);
+                tracing::warn!(client = %ip, "limiting requests by zone");
+                return Err(status_or_503(loc.cfg.limit_req_status));
+            }
+        }
+    }
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    if let Some((file, challenge)) = &loc.auth {
+        match file.check(&ctx.parts.headers) {
+            Some(user) => *remote_user = Some(user),
+            None => {
+                Counters::bump(&shared.counters.rejected_auth);
+                let mut response = error_response(StatusCode::UNAUTHORIZED);
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, challenge.clone());
+                return Ok(response);
+            }
+        }
+    }
+    match &loc.action {
+        ActionRt::Proxy(pass) => {
+            let proxy_host = pass.proxy_host.to_str().unwrap_or("");
+            let pctx = RequestCtx { proxy_host, ..*ctx };
+            let limit = rt.cfg.client_max_body_size;
+            let client_body = ctx
+                .has_body
+                .then(|| ClientBody::new(body, rt.cfg.client_body_timeout, limit));
+            let forwarding = Forwarding {
+                ctx: &pctx,
+                loc,
+                pass,
+                prefix_len,
+                body: client_body,
+                client_upgrade,
+            };
+            match forward(forwarding, report).await {
+                Ok(response) => {
+                    let status = response.status();
+                    if loc.cfg.proxy_intercept_errors
+                        && status.as_u16() >= 300
+                        && find_error_page(&loc.error_pages, status).is_some()
+                    {
+                        return Err(status);
+                    }
+                    Ok(response)
+                }
+                Err(ProxyFailure::Status(status) | ProxyFailure::ClientBody(status)) => Err(status),
+            }
+        }
+        other => serve_local(rt, ctx, other, prefix_len).await,
+    }
+}
+
+fn status_or_503(code: u16) -> StatusCode {
+    StatusCode::from_u16(code).unwrap_or(StatusCode::SERVICE_UNAVAILABLE)
+}
+
+/// Locally produced content: return, stub_status, static files.
+async fn serve_local(
+    rt: &Runtime,
+    ctx: &RequestCtx<'_>,
+    action: &ActionRt,
+    prefix_len: usize,
+) -> Result<Response<ResponseBody>, StatusCode> {
+    match action {
+        ActionRt::Return { code, text } => {
+            let status =
+                StatusCode::from_u16(*code).map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
+            let rendered = text.as_ref().map(|t| t.render(ctx));
+            if matches!(code, 301 | 302 | 303 | 307 | 308) {
+                let mut response = error_response(status);
+                if let Some(target) = rendered.and_then(|t| HeaderValue::from_str(&t).ok()) {
+                    response.headers_mut().insert(header::LOCATION, target);
+                }
+                return Ok(response);
+            }
+            match rendered {
+                Some(text) => {
+                    let mut response = Response::new(ResponseBody::full(text));
+                    *response.status_mut() = status;
+                    response
+                        .headers_mut()
+                        .insert(header::CONTENT_TYPE, rt.default_type.clone());
+                    Ok(response)
+                }
+                None if *code >= 400 => Err(status),
+                None => Ok(error_response(status)),
+            }
+        }
+        ActionRt::StubStatus => {
+            if ctx.parts.method != Method::GET && ctx.parts.method != Method::HEAD {
+                return Err(StatusCode::METHOD_NOT_ALLOWED);
+            }
+            let text = stub_status_text(&ctx.info.track.counters_snapshot());
+            let mut response = Response::new(ResponseBody::full(text));
+            response
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+            Ok(response)
+        }
+        ActionRt::Static { root, alias, index } => {
+            let root = root.as_deref().unwrap_or(&ctx.server.root);
+            let path = static_files::file_path(root, alias.as_deref(), ctx.uri, prefix_len);
+            let index = index.as_deref().unwrap_or(&ctx.server.index);
+            match static_files::serve(rt, &ctx.parts.method, path, ctx.uri, index).await {
+                StaticResult::Found(response) => Ok(response),
+                StaticResult::Status(status) => Err(status),
+                StaticResult::AddSlash => {
+                    let mut response = error_response(StatusCode::MOVED_PERMANENTLY);
+                    let mut target = format!("{}/", ctx.uri);
+                    if let Some(q) = ctx.parts.uri.query() {
+                        target.push('?');
+                        target.push_str(q);
+                    }
+                    if let Ok(value) = HeaderValue::from_str(&target) {
+                        response.headers_mut().insert(header::LOCATION, value);
+                    }
+                    Ok(response)
+                }
+            }
+        }
+        ActionRt::Proxy(_) => Err(StatusCode::INTERNAL_SERVER_ERROR),
+    }
+}
+
+fn find_error_page(pages: &[ErrorPage], status: StatusCode) -> Option<&ErrorPage> {
+    pages.iter().find(|p| p.codes.contains(&status.as_u16()))
+}
+
+/// `error_page`: an internal redirect to a local URI (served as GET by the location it maps
+/// to; `recursive_error_pages off`, so errors there are not redirected again), or a 302 to a URL.
+async fn serve_error(
+    rt: &Runtime,
+    ctx: &RequestCtx<'_>,
+    status: StatusCode,
+    pages: &[ErrorPage],
+) -> Response<ResponseBody> {
+    let Some(page) = find_error_page(pages, status) else {
+        return error_response(status);
+    };
+    if page.uri.starts_with("http://") || page.uri.starts_with("https://") {
+        let code = page
+            .status
+            .and_then(|c| StatusCode::from_u16(c).ok())
+            .unwrap_or(StatusCode::FOUND);
+        let mut response = error_response(code);
+        if let Ok(value) = HeaderValue::from_str(&page.uri) {
+            response.headers_mut().insert(header::LOCATION, value);
+        }
+        return response;
+    }
+    let (path, query) = page
+        .uri
+        .split_once('?')
+        .map_or((page.uri.as_str(), None), |(p, q)| (p, Some(q)));
+    let Some(m) = ctx.server.table.find(path) else {
+        return error_response(status);
+    };
+    let Some(target) = ctx.server.locations.get(m.index) else {
+        return error_response(status);
+    };
+    let mut parts = Request::new(()).into_parts().0;
+    parts.method = Method::GET;
+    parts.version = ctx.parts.version;
+    parts.headers = ctx.parts.headers.clone();
+    parts.uri = match query {
+        Some(q) => format!("{path}?{q}"),
+        None => path.to_owned(),
+    }
+    .parse()
+    .unwrap_or_else(|_| http::Uri::from_static("/"));
+    let ictx = RequestCtx {
+        parts: &parts,
+        uri: path,
+        ..*ctx
+    };
+    let result = match &target.action {
+        ActionRt::Proxy(_) => Err(StatusCode::NOT_FOUND),
+        other => serve_local(rt, &ictx, other, m.prefix_len).await,
+    };
+    match result {
+        Ok(mut response) => {
+            let final_status = if page.status_from_page {
+                response.status()
+            } else {
+                page.status
+                    .and_then(|c| StatusCode::from_u16(c).ok())
+                    .unwrap_or(status)
+            };
+            *response.status_mut() = final_status;
+            response
+        }
+        Err(_) => error_response(status),
+    }
+}
+
+/// `add_header`: only for 200, 201, 204, 206, 301, 302, 303, 304, 307, 308 unless `always`.
+fn add_headers(ctx: &RequestCtx<'_>, loc: &LocationRt, response: &mut Response<ResponseBody>) {
+    if loc.add_headers.is_empty() {
+        return;
+    }
+    let ok_status = matches!(
+        response.status().as_u16(),
+        200 | 201 | 204 | 206 | 301 | 302 | 303 | 304 | 307 | 308
+    );
+    for (name, template, always) in &loc.add_headers {
+        if !ok_status && !always {
+            continue;
+        }
+        let value = template.render(ctx);
+        if value.is_empty() {
+            continue;
+        }
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            response.headers_mut().append(name.clone(), value);
+        }
+    }
+}
+
+fn log_record(
+    ctx: &RequestCtx<'_>,
+    response: &Response<ResponseBody>,
+    report: UpstreamReport,
+    remote_user: Option<String>,
+    started: Instant,
+    nth: u64,
+    sinks: &[std::sync::Arc<crate::access_log::LogSink>],
+) -> LogRecord {
+    let parts = ctx.parts;
+    let request_uri = parts
+        .uri
+        .path_and_query()
+        .map_or("/", |pq| pq.as_str())
+        .to_owned();
+    let mut request_headers = Vec::new();
+    for sink in sinks {
+        for name in &sink.wanted_headers {
+            for value in parts.headers.get_all(name) {
+                request_headers.push((name.clone(), value.clone()));
+            }
+        }
+    }
+    LogRecord {
+        peer: Some(ctx.info.peer),
+        local: Some(ctx.info.local),
+        remote_user,
+        request_line: format!(
+            "{} {} {}",
+            parts.method,
+            request_uri,
+            protocol(parts.version)
+        ),
+        method: parts.method.to_string(),
+        request_uri,
+        uri: ctx.uri.to_owned(),
+        host: ctx.host.to_owned(),
+        server_name: ctx.server.name.clone(),
+        protocol: protocol(parts.version),
+        status: response.status().as_u16(),
+        started: Some(started),
+        request_headers,
+        response_headers: response.headers().clone(),
+        upstream_addr: report.addr,
+        upstream_status: report.status,
+        upstream_response_time: report.response_time,
+        upstream_connect_time: report.connect_time,
+        connection: ctx.info.track.serial,
+        connection_requests: nth,
+        request_length: 0,
+        body_bytes_sent: 0,
+    }
+}

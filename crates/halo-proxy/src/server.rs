@@ -1,0 +1,263 @@
+//! The [`Proxy`]: listeners, accept loops, configuration swap on reload, graceful shutdown.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use halo_config::http::HttpConfig;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::access_log::LogFiles;
+use crate::connection::{self, GRACEFUL, HARD, RUNNING};
+use crate::error::ProxyError;
+use crate::listener;
+use crate::pool::Pools;
+use crate::runtime::{peer_addrs, Runtime};
+use crate::stats::{Counters, Stats};
+
+/// State shared by the accept loops and every connection.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub runtime: ArcSwap<Runtime>,
+    pub counters: Arc<Counters>,
+    pub pools: Arc<Pools>,
+    pub logs: LogFiles,
+    shutdown: watch::Sender<u8>,
+    serial: AtomicU64,
+}
+
+#[derive(Debug)]
+struct ListenerTask {
+    handle: JoinHandle<()>,
+}
+
+/// The HTTP reverse proxy: create with [`Proxy::start`].
+#[derive(Debug)]
+pub struct Proxy {
+    shared: Arc<Shared>,
+    listeners: Mutex<HashMap<SocketAddr, ListenerTask>>,
+    flusher: JoinHandle<()>,
+}
+
+impl Proxy {
+    /// Compiles `cfg`, binds every `listen` address (SO_REUSEADDR, IP_FREEBIND, backlog 4096)
+    /// and starts accepting on the current tokio runtime.
+    pub async fn start(cfg: Arc<HttpConfig>) -> Result<Proxy, ProxyError> {
+        let pools = Arc::new(Pools::default());
+        let logs = LogFiles::default();
+        let runtime = Runtime::build(cfg, None, &pools, &logs)?;
+        let addrs: Vec<SocketAddr> = runtime.listeners.keys().copied().collect();
+        let (shutdown, _) = watch::channel(RUNNING);
+        let shared = Arc::new(Shared {
+            runtime: ArcSwap::from_pointee(runtime),
+            counters: Arc::new(Counters::default()),
+            pools,
+            logs,
+            shutdown,
+            serial: AtomicU64::new(0),
+        });
+        let mut bound = Vec::new();
+        for addr in addrs {
+            bound.push((addr, listener::bind(addr)?));
+        }
+        let mut listeners = HashMap::new();
+        for (addr, socket) in bound {
+            listeners.insert(addr, spawn_accept(socket, addr, shared.clone()));
+        }
+        let flusher = spawn_flusher(Arc::downgrade(&shared));
+        tracing::info!(listeners = listeners.len(), "proxy started");
+        Ok(Proxy {
+            shared,
+            listeners: Mutex::new(listeners),
+            flusher,
+        })
+    }
+
+    /// Applies a new configuration without dropping anything in flight: listeners kept by the
+    /// new configuration stay open, new ones are bound first (nothing changes if that fails),
+    /// removed ones stop accepting (their open connections finish normally); balancer state,
+    /// limiter state and idle upstream connections carry over.
+    pub fn reload(&self, cfg: Arc<HttpConfig>) -> Result<(), ProxyError> {
+        if *self.shared.shutdown.borrow() != RUNNING {
+            return Err(ProxyError::ShutDown);
+        }
+        let old = self.shared.runtime.load_full();
+        let runtime = Runtime::build(cfg, Some(&old), &self.shared.pools, &self.shared.logs)?;
+        let mut listeners = self
+            .listeners
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut fresh = Vec::new();
+        for addr in runtime.listeners.keys() {
+            if !listeners.contains_key(addr) {
+                fresh.push((*addr, listener::bind(*addr)?));
+            }
+        }
+        let keep_peers = peer_addrs(&runtime);
+        let wanted: Vec<SocketAddr> = runtime.listeners.keys().copied().collect();
+        self.shared.runtime.store(Arc::new(runtime));
+        for (addr, socket) in fresh {
+            listeners.insert(addr, spawn_accept(socket, addr, self.shared.clone()));
+        }
+        listeners.retain(|addr, task| {
+            let keep = wanted.contains(addr);
+            if !keep {
+                task.handle.abort();
+                tracing::info!(%addr, "listener closed by reload");
+            }
+            keep
+        });
+        self.shared.pools.retain(&keep_peers);
+        tracing::info!("configuration reloaded");
+        Ok(())
+    }
+
+    /// Stops accepting. Graceful: connections finish their current request (idle ones close
+    /// now) until `deadline`, after which the rest are closed. Not graceful: all close now.
+    pub async fn shutdown(&self, graceful: bool, deadline: Duration) {
+        {
+            let mut listeners = self
+                .listeners
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            for (_, task) in listeners.drain() {
+                task.handle.abort();
+            }
+        }
+        let _ = self
+            .shared
+            .shutdown
+            .send(if graceful { GRACEFUL } else { HARD });
+        if graceful {
+            let until = tokio::time::Instant::now() + deadline;
+            while self.shared.counters.active.load(Ordering::Relaxed) > 0
+                && tokio::time::Instant::now() < until
+            {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            let _ = self.shared.shutdown.send(HARD);
+        }
+        self.shared.logs.flush_all();
+        self.flusher.abort();
+    }
+
+    /// The stub_status counters and halo's rejection counters.
+    pub fn stats(&self) -> Stats {
+        self.shared.counters.snapshot()
+    }
+
+    /// Whether every listener's accept loop is running (for VRRP `track_script`-like tracking).
+    pub fn healthy(&self) -> bool {
+        let listeners = self
+            .listeners
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        !listeners.is_empty() && listeners.values().all(|t| !t.handle.is_finished())
+    }
+
+    /// The addresses being listened on.
+    pub fn listen_addrs(&self) -> Vec<SocketAddr> {
+        let listeners = self
+            .listeners
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut addrs: Vec<SocketAddr> = listeners.keys().copied().collect();
+        addrs.sort();
+        addrs
+    }
+
+    /// Writes buffered access-log lines out now.
+    pub fn flush_logs(&self) {
+        self.shared.logs.flush_all();
+    }
+
+    /// Reopens every access log file (after rotation; nginx `-s reopen`). Returns the files
+    /// that could not be reopened.
+    pub fn reopen_logs(&self) -> Vec<(String, std::io::Error)> {
+        self.shared.logs.reopen_all()
+    }
+
+    /// Per-upstream peer status (balancer view), by upstream name.
+    pub fn upstream_status(&self) -> Vec<(String, Vec<halo_lb::PeerStatus>)> {
+        let runtime = self.shared.runtime.load();
+        let now = std::time::Instant::now();
+        let mut all: Vec<_> = runtime
+            .upstreams
+            .values()
+            .map(|u| (u.name.clone(), u.lb.snapshot(now)))
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let listeners = self
+            .listeners
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner);
+        for (_, task) in listeners.drain() {
+            task.handle.abort();
+        }
+        self.flusher.abort();
+        self.shared.logs.flush_all();
+    }
+}
+
+fn spawn_accept(socket: TcpListener, listen: SocketAddr, shared: Arc<Shared>) -> ListenerTask {
+    let handle = tokio::spawn(async move {
+        loop {
+            match socket.accept().await {
+                Ok((stream, peer)) => {
+                    Counters::bump(&shared.counters.accepts);
+                    let active = shared.counters.active.load(Ordering::Relaxed);
+                    let limit = shared.runtime.load().cfg.worker_connections as u64;
+                    if active >= limit {
+                        tracing::warn!(
+                            limit,
+                            "worker_connections are not enough, closing a new connection"
+                        );
+                        drop(stream);
+                        continue;
+                    }
+                    Counters::bump(&shared.counters.handled);
+                    let serial = shared.serial.fetch_add(1, Ordering::Relaxed);
+                    let shutdown = shared.shutdown.subscribe();
+                    tokio::spawn(connection::serve(
+                        stream,
+                        peer,
+                        listen,
+                        shared.clone(),
+                        serial,
+                        shutdown,
+                    ));
+                }
+                Err(error) => {
+                    // EMFILE/ENFILE/ENOBUFS: back off briefly, like nginx disabling accept.
+                    tracing::error!(%listen, %error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    });
+    ListenerTask { handle }
+}
+
+fn spawn_flusher(shared: std::sync::Weak<Shared>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            match shared.upgrade() {
+                Some(shared) => shared.logs.flush_all(),
+                None => break,
+            }
+        }
+    })
+}

@@ -1,0 +1,145 @@
+//! `halo run`: the daemon. Loads the configuration, starts the proxy and the VRRP instances, and
+//! handles signals: SIGHUP reloads, SIGTERM/SIGINT stop (VRRP priority 0 first), SIGQUIT stops
+//! gracefully (VRRP hands over, then the proxy drains), SIGUSR1 reopens log files.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use halo_config::Config;
+use tokio::signal::unix::{signal, SignalKind};
+
+use crate::cli::ConfigSource;
+use crate::config_source::{load, load_or_report, print_diagnostics};
+use crate::http::HttpSide;
+use crate::vrrp::status::StatusBoard;
+use crate::vrrp::VrrpRuntime;
+
+/// How long SIGQUIT lets in-flight requests finish.
+const DRAIN_DEADLINE: Duration = Duration::from_secs(30);
+
+pub struct RunOptions {
+    pub source: ConfigSource,
+    pub pid_file: Option<PathBuf>,
+    pub state_file: Option<PathBuf>,
+}
+
+/// Runs until a stop signal. Returns the process exit code.
+pub fn run(opts: RunOptions) -> anyhow::Result<()> {
+    let loaded = load_or_report(&opts.source)?;
+    let threads = loaded
+        .config
+        .http
+        .as_ref()
+        .and_then(|h| h.worker_threads)
+        .filter(|n| *n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if let Some(http) = &loaded.config.http {
+        crate::limits::raise_nofile(http.worker_connections as u64);
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    runtime.block_on(serve(opts, loaded.config))
+}
+
+async fn serve(opts: RunOptions, config: Config) -> anyhow::Result<()> {
+    let board = StatusBoard::new();
+    if let Some(path) = &opts.state_file {
+        board.spawn_writer(path.clone());
+    }
+    // The proxy first: listeners (on the VIP too, thanks to IP_FREEBIND) are up before this node
+    // can become master.
+    let mut http = HttpSide::start(config.http.clone()).await?;
+    let mut vrrp = if config.vrrp.instances.is_empty() {
+        None
+    } else {
+        Some(VrrpRuntime::start(config.vrrp.clone(), board.clone(), None).await?)
+    };
+    if let Some(p) = &opts.pid_file {
+        std::fs::write(p, format!("{}\n", std::process::id()))
+            .with_context(|| format!("writing {}", p.display()))?;
+    }
+    tracing::info!(
+        "halo {} running: {} VRRP instance(s), HTTP {}",
+        env!("CARGO_PKG_VERSION"),
+        config.vrrp.instances.len(),
+        if config.http.is_some() { "on" } else { "off" }
+    );
+    let mut current = config;
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut quit = signal(SignalKind::quit())?;
+    let mut usr1 = signal(SignalKind::user_defined1())?;
+    loop {
+        tokio::select! {
+            _ = hup.recv() => {
+                tracing::info!("SIGHUP: reloading the configuration");
+                match load(&opts.source) {
+                    Err(diags) => {
+                        print_diagnostics(&diags);
+                        for d in diags.iter().filter(|d| d.is_error()) {
+                            tracing::error!("reload refused, the running configuration stays: {d}");
+                        }
+                    }
+                    Ok(loaded) => {
+                        print_diagnostics(&loaded.warnings);
+                        let new = loaded.config;
+                        if let Err(e) = http.reload(new.http.clone()).await {
+                            tracing::error!("reload of the HTTP side failed, it keeps its previous configuration: {e:#}");
+                        }
+                        match (&mut vrrp, new.vrrp.instances.is_empty()) {
+                            (Some(v), _) => {
+                                if let Err(e) = v.apply(new.vrrp.clone()).await {
+                                    tracing::error!("reload of the VRRP side failed: {e:#}");
+                                }
+                            }
+                            (None, false) => match VrrpRuntime::start(new.vrrp.clone(), board.clone(), None).await {
+                                Ok(v) => vrrp = Some(v),
+                                Err(e) => tracing::error!("starting VRRP on reload failed: {e:#}"),
+                            },
+                            (None, true) => {}
+                        }
+                        current = new;
+                        tracing::info!("reload done");
+                    }
+                }
+            }
+            _ = usr1.recv() => {
+                tracing::info!("SIGUSR1: reopening log files");
+                http.reopen_logs();
+            }
+            _ = term.recv() => { stop(&mut vrrp, &mut http, false).await; break; }
+            _ = int.recv() => { stop(&mut vrrp, &mut http, false).await; break; }
+            _ = quit.recv() => { stop(&mut vrrp, &mut http, true).await; break; }
+        }
+    }
+    let _ = current;
+    if let Some(p) = &opts.pid_file {
+        let _ = std::fs::remove_file(p);
+    }
+    tracing::info!("halo stopped");
+    Ok(())
+}
+
+async fn stop(vrrp: &mut Option<VrrpRuntime>, http: &mut HttpSide, graceful: bool) {
+    tracing::info!(
+        "stopping{}",
+        if graceful {
+            " gracefully (VRRP first, then draining)"
+        } else {
+            ""
+        }
+    );
+    if let Some(v) = vrrp.as_mut() {
+        v.shutdown().await;
+    }
+    http.shutdown(graceful, DRAIN_DEADLINE).await;
+}
+
+#[allow(dead_code)]
+fn _assert_send(_: Arc<()>) {}

@@ -1,0 +1,272 @@
+//! Shared pieces of the end-to-end tests: config writers, process starters, probes.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::io::{Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use halo_testkit::{has_address, Lan, Netns, SpawnedChild, HOST_IFNAME};
+
+/// The halo binary cargo built for these tests.
+pub fn halo_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_halo")
+}
+
+/// A scratch directory removed on drop.
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    pub fn new(tag: &str) -> Scratch {
+        let p = std::env::temp_dir().join(format!("halo-e2e-{}-{tag}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        Scratch(p)
+    }
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.path(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if std::env::var_os("HALO_KEEP_SCRATCH").is_none() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// One VRRP instance in keepalived.conf syntax (read by both keepalived and halo).
+#[derive(Clone)]
+pub struct KaConf {
+    pub version: u8,
+    pub state: &'static str,
+    pub priority: u8,
+    pub advert_int: &'static str,
+    pub auth_pass: Option<&'static str>,
+    pub vip: &'static str,
+    pub vrid: u8,
+    pub nopreempt: bool,
+    pub preempt_delay: Option<&'static str>,
+    pub extra_instance: String,
+    pub extra_top: String,
+}
+
+impl KaConf {
+    pub fn new(version: u8, priority: u8, advert_int: &'static str, vip: &'static str) -> KaConf {
+        KaConf {
+            version,
+            state: "BACKUP",
+            priority,
+            advert_int,
+            auth_pass: None,
+            vip,
+            vrid: 51,
+            nopreempt: false,
+            preempt_delay: None,
+            extra_instance: String::new(),
+            extra_top: String::new(),
+        }
+    }
+
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        s += "global_defs {\n    router_id halo_test\n";
+        s += &format!("    vrrp_version {}\n", self.version);
+        s += "}\n";
+        s += &self.extra_top;
+        s += "vrrp_instance VI_1 {\n";
+        s += &format!("    state {}\n    interface {HOST_IFNAME}\n", self.state);
+        s += &format!(
+            "    virtual_router_id {}\n    priority {}\n    advert_int {}\n",
+            self.vrid, self.priority, self.advert_int
+        );
+        if let Some(p) = self.auth_pass {
+            s += &format!(
+                "    authentication {{\n        auth_type PASS\n        auth_pass {p}\n    }}\n"
+            );
+        }
+        if self.nopreempt {
+            s += "    nopreempt\n";
+        }
+        if let Some(d) = self.preempt_delay {
+            s += &format!("    preempt_delay {d}\n");
+        }
+        s += &format!("    virtual_ipaddress {{\n        {}\n    }}\n", self.vip);
+        s += &self.extra_instance;
+        s += "}\n";
+        s
+    }
+}
+
+/// A halo or keepalived process on one host of a LAN.
+pub struct Node {
+    pub child: SpawnedChild,
+    pub state_file: PathBuf,
+}
+
+/// Starts `halo run --keepalived CONF` in `ns`, with a state file.
+pub fn start_halo(ns: &Netns, scratch: &Scratch, name: &str, conf: &str) -> Node {
+    let conf_path = scratch.write(&format!("{name}.conf"), conf);
+    let state_file = scratch.path(&format!("{name}.state.json"));
+    let _ = std::fs::remove_file(&state_file);
+    let log = scratch.path(&format!("{name}.log"));
+    let child = ns
+        .spawn(
+            &[
+                halo_bin(),
+                "run",
+                "--keepalived",
+                conf_path.to_str().unwrap(),
+                "--state-file",
+                state_file.to_str().unwrap(),
+            ],
+            &log,
+        )
+        .unwrap();
+    Node { child, state_file }
+}
+
+/// Starts keepalived 2.2.7 (VRRP only, foreground, console log) in `ns`.
+pub fn start_keepalived(ns: &Netns, scratch: &Scratch, name: &str, conf: &str) -> Node {
+    let conf_path = scratch.write(&format!("{name}.conf"), conf);
+    let log = scratch.path(&format!("{name}.log"));
+    let child = ns
+        .spawn(
+            &[
+                "keepalived",
+                "--dont-fork",
+                "--log-console",
+                "--log-detail",
+                "--vrrp",
+                "--use-file",
+                conf_path.to_str().unwrap(),
+                "--pid",
+                scratch.path(&format!("{name}.pid")).to_str().unwrap(),
+                "--vrrp_pid",
+                scratch.path(&format!("{name}.vrrp.pid")).to_str().unwrap(),
+            ],
+            &log,
+        )
+        .unwrap();
+    Node {
+        child,
+        state_file: PathBuf::new(),
+    }
+}
+
+/// The JSON a halo writes to its state file, if there is one yet.
+pub fn read_state(path: &Path) -> Option<serde_json::Value> {
+    let text = std::fs::read_to_string(path).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// The state of instance VI_1 from a halo state file ("MASTER", "BACKUP", ...).
+pub fn instance_state(path: &Path) -> Option<String> {
+    read_state(path)?["instances"]["VI_1"]["state"]
+        .as_str()
+        .map(str::to_string)
+}
+
+/// One counter of instance VI_1.
+pub fn counter(path: &Path, name: &str) -> u64 {
+    read_state(path)
+        .and_then(|v| v["instances"]["VI_1"]["counters"][name].as_u64())
+        .unwrap_or(0)
+}
+
+/// Which of `hosts` hold `vip` on eth0 now.
+pub fn holders<'a>(lan: &Lan, hosts: &[&'a str], vip: IpAddr) -> Vec<&'a str> {
+    hosts
+        .iter()
+        .copied()
+        .filter(|h| has_address(lan.host(h), HOST_IFNAME, vip))
+        .collect()
+}
+
+/// Waits until exactly `want` holds the VIP among `hosts`; returns how long it took.
+pub fn wait_sole_holder(
+    lan: &Lan,
+    hosts: &[&str],
+    vip: IpAddr,
+    want: &str,
+    timeout: Duration,
+) -> anyhow::Result<Duration> {
+    halo_testkit::wait_until(timeout, Duration::from_millis(5), || {
+        holders(lan, hosts, vip) == vec![want]
+    })
+}
+
+/// Simulates a host crash: every process in the namespace is SIGKILLed and its cable pulled.
+pub fn crash_host(lan: &Lan, host: &str) -> Instant {
+    let ns = lan.host(host);
+    let t0 = Instant::now();
+    for pid in ns.pids() {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    lan.set_port_up(host, false).unwrap();
+    t0
+}
+
+/// A TCP service on port 8080 of `ns` that answers every connection with `name`.
+pub fn serve_name(ns: &Netns, name: &'static str) {
+    let listener = ns
+        .run_in(|| TcpListener::bind("0.0.0.0:8080"))
+        .unwrap()
+        .unwrap();
+    std::thread::spawn(move || {
+        for mut s in listener.incoming().flatten() {
+            let _ = s.write_all(name.as_bytes());
+        }
+    });
+}
+
+/// Connects from `ns` to `vip:8080` and reads the name of the host that answered.
+pub fn ask_name(ns: &Netns, vip: IpAddr) -> Option<String> {
+    ns.run_in(move || {
+        let mut s =
+            TcpStream::connect_timeout(&SocketAddr::new(vip, 8080), Duration::from_millis(200))
+                .ok()?;
+        s.set_read_timeout(Some(Duration::from_millis(300))).ok()?;
+        let mut out = String::new();
+        s.read_to_string(&mut out).ok()?;
+        Some(out)
+    })
+    .ok()
+    .flatten()
+}
+
+/// Pings `vip` once from `ns` (1 s timeout).
+pub fn ping(ns: &Netns, vip: IpAddr) -> bool {
+    ns.exec(&["ping", "-c1", "-W1", &vip.to_string()])
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+/// Lines of a keepalived log that complain about a peer's packets.
+pub fn keepalived_complaints(log: &str) -> Vec<String> {
+    const BAD: [&str; 7] = [
+        "bogus",
+        "checksum",
+        "authentication",
+        "auth",
+        "invalid",
+        "not present",
+        "mismatch",
+    ];
+    log.lines()
+        .filter(|l| {
+            let l = l.to_ascii_lowercase();
+            BAD.iter().any(|b| l.contains(b))
+        })
+        .map(str::to_string)
+        .collect()
+}

@@ -1,0 +1,430 @@
+//! End-to-end VRRP tests: halo with halo and with keepalived 2.2.7, in network namespaces on a bridge,
+//! addresses in 198.18.0.0/15. They need root (CI runs them with HALO_REQUIRE_NETNS=1).
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use common::*;
+use halo_testkit::{require_root, Lan};
+
+const VIP: &str = "198.18.0.100";
+const HOSTS: [&str; 2] = ["lb1", "lb2"];
+
+fn vip() -> IpAddr {
+    VIP.parse().unwrap()
+}
+
+/// Two balancers and a client on one LAN: lb1 .1, lb2 .2, cl .10.
+fn lan(tag: &str) -> Lan {
+    let lan = Lan::new(tag, &["lb1", "lb2", "cl"]).unwrap();
+    lan.add_addr("lb1", "198.18.0.1/24").unwrap();
+    lan.add_addr("lb2", "198.18.0.2/24").unwrap();
+    lan.add_addr("cl", "198.18.0.10/24").unwrap();
+    lan
+}
+
+/// RFC 3768 §6.1 / RFC 5798 §6.1: Master_Down_Interval = 3 × interval + Skew_Time.
+fn master_down(version: u8, interval: Duration, priority: u8) -> Duration {
+    let skew = skew(version, interval, priority);
+    interval * 3 + skew
+}
+
+fn skew(version: u8, interval: Duration, priority: u8) -> Duration {
+    let f = f64::from(256 - u32::from(priority)) / 256.0;
+    if version == 2 {
+        Duration::from_secs_f64(f)
+    } else {
+        interval.mul_f64(f)
+    }
+}
+
+/// The client reaches the VIP (TCP) within 1 s, and the answer comes from `want`.
+fn client_reaches(lan: &Lan, want: &str) {
+    let cl = lan.host("cl");
+    let took = halo_testkit::wait_until(Duration::from_secs(1), Duration::from_millis(20), || {
+        ask_name(cl, vip()).as_deref() == Some(want)
+    });
+    assert!(
+        took.is_ok(),
+        "client did not reach {want} through the VIP within 1 s"
+    );
+    assert!(ping(cl, vip()), "client cannot ping the VIP");
+}
+
+#[test]
+fn halo_pair_v3_100ms_crash_term_and_preempt() {
+    if !require_root("halo_pair_v3_100ms_crash_term_and_preempt") {
+        return;
+    }
+    let lan = lan("v3fast");
+    let s = Scratch::new("v3fast");
+    serve_name(lan.host("lb1"), "lb1");
+    serve_name(lan.host("lb2"), "lb2");
+    let mut c1 = KaConf::new(3, 150, "0.1", "198.18.0.100/24");
+    c1.state = "MASTER";
+    let c2 = KaConf::new(3, 100, "0.1", "198.18.0.100/24");
+    let n1 = start_halo(lan.host("lb1"), &s, "lb1", &c1.render());
+    let n2 = start_halo(lan.host("lb2"), &s, "lb2", &c2.render());
+    wait_sole_holder(&lan, &HOSTS, vip(), "lb1", Duration::from_secs(5)).unwrap();
+    client_reaches(&lan, "lb1");
+    assert_eq!(instance_state(&n2.state_file).as_deref(), Some("BACKUP"));
+
+    // Host crash of the master: lb2 takes over within Master_Down_Interval + 100 ms.
+    let t0 = crash_host(&lan, "lb1");
+    drop(n1);
+    let limit = master_down(3, Duration::from_millis(100), 100) + Duration::from_millis(100);
+    halo_testkit::wait_until(limit * 3, Duration::from_millis(5), || {
+        holders(&lan, &["lb2"], vip()) == ["lb2"]
+    })
+    .unwrap();
+    let took = t0.elapsed();
+    eprintln!("crash takeover (v3, 100 ms adverts): {took:?} (limit {limit:?})");
+    assert!(took <= limit, "takeover took {took:?}, limit {limit:?}");
+    client_reaches(&lan, "lb2");
+
+    // lb1 comes back (cable in, halo restarted): it preempts (priority 150 > 100).
+    // (The test's own name service in lb1 survived: only the namespace's processes were killed.)
+    lan.set_port_up("lb1", true).unwrap();
+    let n1 = start_halo(lan.host("lb1"), &s, "lb1", &c1.render());
+    wait_sole_holder(&lan, &HOSTS, vip(), "lb1", Duration::from_secs(3)).unwrap();
+    client_reaches(&lan, "lb1");
+
+    // SIGTERM of the master: priority-0 advert, lb2 takes over after Skew_Time (+100 ms).
+    let t0 = Instant::now();
+    n1.child.signal(nix::sys::signal::Signal::SIGTERM).unwrap();
+    let limit = skew(3, Duration::from_millis(100), 100) + Duration::from_millis(100);
+    halo_testkit::wait_until(Duration::from_secs(2), Duration::from_millis(5), || {
+        holders(&lan, &HOSTS, vip()) == ["lb2"]
+    })
+    .unwrap();
+    let took = t0.elapsed();
+    eprintln!("SIGTERM takeover (v3, 100 ms adverts): {took:?} (limit {limit:?})");
+    assert!(took <= limit, "takeover took {took:?}, limit {limit:?}");
+    let mut n1 = n1;
+    let status = n1.child.wait_timeout(Duration::from_secs(5)).unwrap();
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "halo did not exit 0 on SIGTERM"
+    );
+    client_reaches(&lan, "lb2");
+    let log = std::fs::read_to_string(s.path("lb2.log")).unwrap();
+    assert!(log.contains("BACKUP -> MASTER"), "lb2 log: {log}");
+}
+
+#[test]
+fn nopreempt_and_preempt_delay() {
+    if !require_root("nopreempt_and_preempt_delay") {
+        return;
+    }
+    let lan = lan("preempt");
+    let s = Scratch::new("preempt");
+    let c2 = KaConf::new(3, 100, "0.1", "198.18.0.100/24");
+    let _n2 = start_halo(lan.host("lb2"), &s, "lb2", &c2.render());
+    wait_sole_holder(&lan, &HOSTS, vip(), "lb2", Duration::from_secs(3)).unwrap();
+
+    // nopreempt: the higher priority node joins and stays backup.
+    let mut c1 = KaConf::new(3, 150, "0.1", "198.18.0.100/24");
+    c1.nopreempt = true;
+    let n1 = start_halo(lan.host("lb1"), &s, "lb1", &c1.render());
+    halo_testkit::wait_until(Duration::from_secs(3), Duration::from_millis(10), || {
+        instance_state(&n1.state_file).as_deref() == Some("BACKUP")
+    })
+    .unwrap();
+    // Ten master-down intervals without a takeover.
+    let observe = master_down(3, Duration::from_millis(100), 150) * 10;
+    let deadline = Instant::now() + observe;
+    while Instant::now() < deadline {
+        assert_eq!(
+            holders(&lan, &HOSTS, vip()),
+            ["lb2"],
+            "nopreempt node took over"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(n1);
+
+    // preempt_delay 1: takeover no sooner than 1 s after start, and not much later.
+    let mut c1 = KaConf::new(3, 150, "0.1", "198.18.0.100/24");
+    c1.preempt_delay = Some("1");
+    let t0 = Instant::now();
+    let _n1 = start_halo(lan.host("lb1"), &s, "lb1b", &c1.render());
+    wait_sole_holder(&lan, &HOSTS, vip(), "lb1", Duration::from_secs(5)).unwrap();
+    let took = t0.elapsed();
+    eprintln!("preempt_delay 1 s: took over after {took:?}");
+    assert!(
+        took >= Duration::from_secs(1),
+        "preempted after {took:?} < 1 s"
+    );
+    assert!(
+        took <= Duration::from_millis(2000),
+        "preempted only after {took:?}"
+    );
+}
+
+/// halo and keepalived, VRRPv2 with PASS authentication, both ways round.
+#[test]
+fn keepalived_interop_v2_pass() {
+    if !require_root("keepalived_interop_v2_pass") {
+        return;
+    }
+    interop(2, "kav2", Some("1111"));
+}
+
+/// halo and keepalived, VRRPv3 (IPv4 pseudo-header checksum), both ways round.
+#[test]
+fn keepalived_interop_v3() {
+    if !require_root("keepalived_interop_v3") {
+        return;
+    }
+    interop(3, "kav3", None);
+}
+
+fn interop(version: u8, tag: &str, pass: Option<&'static str>) {
+    let lan = lan(tag);
+    let s = Scratch::new(tag);
+    serve_name(lan.host("lb1"), "lb1");
+    serve_name(lan.host("lb2"), "lb2");
+    // Phase 1: halo (lb1, 150) is master, keepalived (lb2, 100) backup.
+    let mut ch = KaConf::new(version, 150, "1", "198.18.0.100/24");
+    ch.auth_pass = pass;
+    let mut ck = KaConf::new(version, 100, "1", "198.18.0.100/24");
+    ck.auth_pass = pass;
+    let ka = start_keepalived(lan.host("lb2"), &s, "ka", &ck.render());
+    let h = start_halo(lan.host("lb1"), &s, "halo", &ch.render());
+    wait_sole_holder(&lan, &HOSTS, vip(), "lb1", Duration::from_secs(8)).unwrap();
+    client_reaches(&lan, "lb1");
+    // keepalived must have seen our adverts and stayed backup for several intervals.
+    let ka_log = || std::fs::read_to_string(s.path("ka.log")).unwrap_or_default();
+    halo_testkit::wait_until(Duration::from_secs(5), Duration::from_millis(50), || {
+        ka_log().contains("Entering BACKUP STATE")
+    })
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(holders(&lan, &HOSTS, vip()), ["lb1"]);
+    // Phase 2: halo stops (priority 0), keepalived takes over; halo comes back at priority 50 and
+    // stays backup while keepalived is master.
+    h.child.signal(nix::sys::signal::Signal::SIGTERM).unwrap();
+    wait_sole_holder(&lan, &HOSTS, vip(), "lb2", Duration::from_secs(3)).unwrap();
+    client_reaches(&lan, "lb2");
+    drop(h);
+    let mut ch = ch.clone();
+    ch.priority = 50;
+    let h2 = start_halo(lan.host("lb1"), &s, "halo2", &ch.render());
+    halo_testkit::wait_until(Duration::from_secs(5), Duration::from_millis(20), || {
+        counter(&h2.state_file, "rx_adverts") >= 3
+    })
+    .unwrap();
+    assert_eq!(instance_state(&h2.state_file).as_deref(), Some("BACKUP"));
+    assert_eq!(holders(&lan, &HOSTS, vip()), ["lb2"]);
+    for c in [
+        "drop_checksum",
+        "drop_auth",
+        "drop_interval",
+        "drop_addr_list",
+        "drop_ttl",
+        "drop_length",
+    ] {
+        assert_eq!(
+            counter(&h2.state_file, c),
+            0,
+            "halo dropped keepalived's adverts: {c}"
+        );
+    }
+    let log = ka_log();
+    let complaints = keepalived_complaints(&log);
+    assert!(
+        complaints.is_empty(),
+        "keepalived complained about halo's adverts:\n{}\n--- full log ---\n{log}",
+        complaints.join("\n")
+    );
+    drop(ka);
+}
+
+#[test]
+fn ipv6_halo_pair() {
+    if !require_root("ipv6_halo_pair") {
+        return;
+    }
+    let lan = lan("v6");
+    lan.add_addr("cl", "fd00:198:18::10/64").unwrap();
+    let s = Scratch::new("v6");
+    let vip6: IpAddr = "fd00:198:18::100".parse().unwrap();
+    let mut c1 = KaConf::new(3, 150, "0.1", "fd00:198:18::100/64");
+    c1.vrid = 61;
+    let mut c2 = c1.clone();
+    c2.priority = 100;
+    let n1 = start_halo(lan.host("lb1"), &s, "lb1", &c1.render());
+    let _n2 = start_halo(lan.host("lb2"), &s, "lb2", &c2.render());
+    wait_sole_holder(&lan, &HOSTS, vip6, "lb1", Duration::from_secs(5)).unwrap();
+    let t0 = crash_host(&lan, "lb1");
+    drop(n1);
+    wait_sole_holder(&lan, &["lb2"], vip6, "lb2", Duration::from_secs(2)).unwrap();
+    eprintln!("IPv6 crash takeover: {:?}", t0.elapsed());
+    assert!(
+        t0.elapsed()
+            <= master_down(3, Duration::from_millis(100), 100) + Duration::from_millis(100)
+    );
+    let ok = halo_testkit::wait_until(Duration::from_secs(1), Duration::from_millis(50), || {
+        lan.host("cl")
+            .exec(&["ping", "-6", "-c1", "-W1", "fd00:198:18::100"])
+            .is_ok_and(|o| o.status.success())
+    });
+    assert!(
+        ok.is_ok(),
+        "client cannot reach the IPv6 VIP after takeover"
+    );
+}
+
+#[test]
+fn vip_removed_by_someone_else_is_restored() {
+    if !require_root("vip_removed_by_someone_else_is_restored") {
+        return;
+    }
+    let lan = lan("restore");
+    let s = Scratch::new("restore");
+    let c = KaConf::new(3, 150, "0.1", "198.18.0.100/24");
+    let n = start_halo(lan.host("lb1"), &s, "lb1", &c.render());
+    wait_sole_holder(&lan, &HOSTS, vip(), "lb1", Duration::from_secs(3)).unwrap();
+    for _ in 0..3 {
+        lan.host("lb1")
+            .exec_checked(&["ip", "addr", "del", "198.18.0.100/24", "dev", "eth0"])
+            .unwrap();
+        let took = wait_sole_holder(&lan, &HOSTS, vip(), "lb1", Duration::from_secs(1))
+            .expect("VIP not restored within 1 s");
+        eprintln!("VIP restored after {took:?}");
+    }
+    let restored = read_state(&n.state_file).unwrap()["instances"]["VI_1"]["addresses_restored"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(restored, 3);
+}
+
+#[test]
+fn split_brain_heals_to_one_master() {
+    if !require_root("split_brain_heals_to_one_master") {
+        return;
+    }
+    let lan = lan("split");
+    let s = Scratch::new("split");
+    let c1 = KaConf::new(3, 150, "0.1", "198.18.0.100/24");
+    let mut c2 = c1.clone();
+    c2.priority = 100;
+    let _n1 = start_halo(lan.host("lb1"), &s, "lb1", &c1.render());
+    let _n2 = start_halo(lan.host("lb2"), &s, "lb2", &c2.render());
+    wait_sole_holder(&lan, &HOSTS, vip(), "lb1", Duration::from_secs(3)).unwrap();
+    let sw = lan.switch();
+    sw.exec_checked(&["nft", "add", "table", "bridge", "halosplit"])
+        .unwrap();
+    sw.exec_checked(&[
+        "nft",
+        "add chain bridge halosplit vrrpdrop { type filter hook forward priority 0 ; }",
+    ])
+    .unwrap();
+    sw.exec_checked(&[
+        "nft",
+        "add rule bridge halosplit vrrpdrop ip protocol vrrp drop",
+    ])
+    .unwrap();
+    halo_testkit::wait_until(Duration::from_secs(3), Duration::from_millis(10), || {
+        holders(&lan, &HOSTS, vip()).len() == 2
+    })
+    .expect("both should become master while VRRP is dropped");
+    std::thread::sleep(Duration::from_secs(5));
+    // Let the client learn the loser's MAC last, as can happen during a real split brain.
+    let lb2_mac = halo_testkit::link_mac(lan.host("lb2"), "eth0").unwrap();
+    let lb1_mac = halo_testkit::link_mac(lan.host("lb1"), "eth0").unwrap();
+    let t0 = Instant::now();
+    sw.exec_checked(&["nft", "delete", "table", "bridge", "halosplit"])
+        .unwrap();
+    wait_sole_holder(&lan, &HOSTS, vip(), "lb1", Duration::from_secs(2)).unwrap();
+    let took = t0.elapsed();
+    eprintln!("split brain healed after {took:?}");
+    assert!(took <= Duration::from_millis(100) + Duration::from_millis(150));
+    // The winner re-announced: the client's neighbour entry points at lb1.
+    let _ = ping(lan.host("cl"), vip());
+    let mac = halo_testkit::neigh_mac(lan.host("cl"), vip());
+    assert_eq!(mac.as_deref(), Some(lb1_mac.as_str()), "lb2 is {lb2_mac}");
+}
+
+/// 20 rapid transitions driven by a tracked file: notify hooks ran in order, with keepalived's
+/// arguments, and the last one matches the final state.
+#[test]
+fn notify_hooks_follow_20_transitions_in_order() {
+    if !require_root("notify_hooks_follow_20_transitions_in_order") {
+        return;
+    }
+    let lan = lan("notify");
+    let s = Scratch::new("notify");
+    let flag = s.path("maintenance");
+    std::fs::write(&flag, "0\n").unwrap();
+    let log = s.path("notify.log");
+    let mut c = KaConf::new(3, 150, "0.1", "198.18.0.100/24");
+    c.extra_top = format!(
+        "track_file maint {{\n    file {}\n    weight 0\n}}\n",
+        flag.display()
+    );
+    c.extra_instance = format!(
+        "    track_file {{\n        maint\n    }}\n    notify \"/bin/sh -c 'echo $* >> {}' sh\"\n",
+        log.display()
+    );
+    let n = start_halo(lan.host("lb1"), &s, "lb1", &c.render());
+    let state = || instance_state(&n.state_file);
+    halo_testkit::wait_until(Duration::from_secs(3), Duration::from_millis(10), || {
+        state().as_deref() == Some("MASTER")
+    })
+    .unwrap();
+    for i in 0..10 {
+        std::fs::write(&flag, "1\n").unwrap();
+        halo_testkit::wait_until(Duration::from_secs(3), Duration::from_millis(5), || {
+            state().as_deref() == Some("FAULT")
+        })
+        .unwrap_or_else(|_| panic!("round {i}: no FAULT"));
+        std::fs::write(&flag, "0\n").unwrap();
+        halo_testkit::wait_until(Duration::from_secs(3), Duration::from_millis(5), || {
+            state().as_deref() == Some("MASTER")
+        })
+        .unwrap_or_else(|_| panic!("round {i}: no MASTER"));
+    }
+    let final_state = state().unwrap();
+    let lines = || -> Vec<String> {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    };
+    halo_testkit::wait_until(Duration::from_secs(10), Duration::from_millis(20), || {
+        lines().last().is_some_and(|l| l.contains(&final_state))
+    })
+    .unwrap();
+    let lines = lines();
+    // BACKUP at start, MASTER, then 10 × (FAULT, BACKUP on recovery, MASTER).
+    assert_eq!(lines.len(), 32, "notify lines: {lines:?}");
+    for l in &lines {
+        let w: Vec<&str> = l.split_whitespace().collect();
+        assert_eq!(w.len(), 4, "keepalived passes 4 arguments: {l}");
+        assert_eq!(w[0], "INSTANCE");
+        assert_eq!(w[1], "VI_1");
+    }
+    // In order: after the startup BACKUP, MASTER / FAULT alternate (through BACKUP on recovery).
+    let states: Vec<&str> = lines
+        .iter()
+        .map(|l| l.split_whitespace().nth(2).unwrap())
+        .collect();
+    let masters = states.iter().filter(|s| **s == "MASTER").count();
+    let faults = states.iter().filter(|s| **s == "FAULT").count();
+    let backups = states.iter().filter(|s| **s == "BACKUP").count();
+    assert_eq!(faults, 10, "{states:?}");
+    assert_eq!(masters, 11, "{states:?}");
+    assert_eq!(backups, 11, "{states:?}");
+    for w in states.windows(2) {
+        assert_ne!(w[0], w[1], "a state repeated: {states:?}");
+        if w[1] == "FAULT" {
+            assert_eq!(w[0], "MASTER", "{states:?}");
+        }
+    }
+    assert_eq!(*states.last().unwrap(), final_state);
+}
