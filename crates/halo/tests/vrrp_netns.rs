@@ -428,3 +428,168 @@ fn notify_hooks_follow_20_transitions_in_order() {
     }
     assert_eq!(*states.last().unwrap(), final_state);
 }
+
+/// keepalived `vrrp_sync_group`: a fault on one member takes the other member down with it, and both
+/// come back together.
+#[test]
+fn sync_group_members_move_together() {
+    if !require_root("sync_group_members_move_together") {
+        return;
+    }
+    let lan = lan("sync");
+    let s = Scratch::new("sync");
+    let flag = s.path("down");
+    std::fs::write(&flag, "0\n").unwrap();
+    let conf = format!(
+        "vrrp_sync_group G1 {{\n    group {{\n        VI_1\n        VI_2\n    }}\n}}\n\
+         track_file down {{\n    file {}\n    weight 0\n}}\n\
+         vrrp_instance VI_1 {{\n    interface eth0\n    virtual_router_id 51\n    priority 150\n    advert_int 0.1\n    \
+         virtual_ipaddress {{\n        198.18.0.100/24\n    }}\n    track_file {{\n        down\n    }}\n}}\n\
+         vrrp_instance VI_2 {{\n    interface eth0\n    virtual_router_id 52\n    priority 150\n    advert_int 0.1\n    \
+         virtual_ipaddress {{\n        198.18.0.101/24\n    }}\n}}\n\
+         global_defs {{\n    vrrp_version 3\n}}\n",
+        flag.display()
+    );
+    let n = start_halo(lan.host("lb1"), &s, "lb1", &conf);
+    let states = || {
+        let v = read_state(&n.state_file)?;
+        Some((
+            v["instances"]["VI_1"]["state"].as_str()?.to_string(),
+            v["instances"]["VI_2"]["state"].as_str()?.to_string(),
+        ))
+    };
+    let both = |want: &str| {
+        halo_testkit::wait_until(Duration::from_secs(3), Duration::from_millis(10), || {
+            states() == Some((want.to_string(), want.to_string()))
+        })
+    };
+    both("MASTER").unwrap();
+    std::fs::write(&flag, "1\n").unwrap();
+    both("FAULT").expect("the group member without the fault did not follow into FAULT");
+    let vip2: IpAddr = "198.18.0.101".parse().unwrap();
+    assert!(!halo_testkit::has_address(lan.host("lb1"), "eth0", vip2));
+    std::fs::write(&flag, "0\n").unwrap();
+    both("MASTER").unwrap();
+    assert!(halo_testkit::has_address(lan.host("lb1"), "eth0", vip2));
+}
+
+/// Sends one raw VRRP datagram from `ns` (address `src`) to 224.0.0.18 with the given TTL.
+fn inject(ns: &halo_testkit::Netns, src: std::net::Ipv4Addr, ttl: u32, payload: Vec<u8>) {
+    ns.run_in(move || {
+        use socket2::{Domain, Protocol, Socket, Type};
+        let sock = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::from(112))).unwrap();
+        sock.bind(&std::net::SocketAddr::new(src.into(), 0).into())
+            .unwrap();
+        sock.set_multicast_if_v4(&src).unwrap();
+        sock.set_multicast_ttl_v4(ttl).unwrap();
+        let dst = std::net::SocketAddr::new(std::net::Ipv4Addr::new(224, 0, 0, 18).into(), 0);
+        sock.send_to(&payload, &dst.into()).unwrap();
+    })
+    .unwrap();
+}
+
+/// Spoofed or broken adverts (all claiming priority 254) change nothing and are counted by reason;
+/// a well-formed one from the same sender does take the master down, which proves they arrive.
+#[test]
+fn spoofed_and_broken_adverts_are_counted_and_ignored() {
+    if !require_root("spoofed_and_broken_adverts_are_counted_and_ignored") {
+        return;
+    }
+    use halo_vrrp::{Advert, Authentication, Version};
+    let lan = lan("spoof");
+    let s = Scratch::new("spoof");
+    let mut c = KaConf::new(2, 100, "1", "198.18.0.100/24");
+    c.auth_pass = Some("1111");
+    c.state = "MASTER";
+    let n = start_halo(lan.host("lb1"), &s, "lb1", &c.render());
+    wait_sole_holder(&lan, &HOSTS, vip(), "lb1", Duration::from_secs(6)).unwrap();
+    let src = std::net::Ipv4Addr::new(198, 18, 0, 10);
+    let dst: IpAddr = std::net::Ipv4Addr::new(224, 0, 0, 18).into();
+    let advert = |vrid: u8, pass: &[u8; 8], interval: u16| {
+        Advert {
+            version: Version::V2,
+            vrid,
+            priority: 254,
+            adver_int: interval,
+            authentication: Authentication::Password(*pass),
+            addresses: vec![vip()],
+        }
+        .encode(src.into(), dst)
+        .unwrap()
+    };
+    let good_pass = b"1111\0\0\0\0";
+    let cl = lan.host("cl");
+    let cases: Vec<(&str, u32, Vec<u8>)> = vec![
+        ("drop_ttl", 254, advert(51, good_pass, 1)),
+        ("drop_auth", 255, advert(51, b"2222\0\0\0\0", 1)),
+        ("drop_checksum", 255, {
+            let mut p = advert(51, good_pass, 1);
+            p[7] ^= 0x5a;
+            p
+        }),
+        ("drop_length", 255, advert(51, good_pass, 1)[..10].to_vec()),
+        ("drop_interval", 255, advert(51, good_pass, 2)),
+    ];
+    for (counter_name, ttl, packet) in cases {
+        let before = counter(&n.state_file, counter_name);
+        inject(cl, src, ttl, packet);
+        halo_testkit::wait_until(Duration::from_secs(2), Duration::from_millis(10), || {
+            counter(&n.state_file, counter_name) == before + 1
+        })
+        .unwrap_or_else(|_| panic!("{counter_name} was not counted"));
+        assert_eq!(instance_state(&n.state_file).as_deref(), Some("MASTER"));
+    }
+    // Wrong VRID: nobody's advert; counted at the socket.
+    let unknown = |n: &Node| {
+        read_state(&n.state_file)
+            .and_then(|v| v["unknown_vrid"]["eth0"].as_u64())
+            .unwrap_or(0)
+    };
+    let before = unknown(&n);
+    inject(cl, src, 255, advert(52, good_pass, 1));
+    halo_testkit::wait_until(Duration::from_secs(2), Duration::from_millis(10), || {
+        unknown(&n) == before + 1
+    })
+    .expect("wrong VRID not counted");
+    assert_eq!(holders(&lan, &HOSTS, vip()), ["lb1"]);
+    // Control: the same sender with a valid advert of priority 254 is obeyed.
+    inject(cl, src, 255, advert(51, good_pass, 1));
+    halo_testkit::wait_until(Duration::from_secs(2), Duration::from_millis(10), || {
+        instance_state(&n.state_file).as_deref() == Some("BACKUP")
+    })
+    .expect("a valid higher-priority advert should make the master step down");
+}
+
+/// Crash and stop takeover at keepalived's default timing (VRRPv2, 1 s adverts).
+#[test]
+fn halo_pair_v2_1s_crash_and_term() {
+    if !require_root("halo_pair_v2_1s_crash_and_term") {
+        return;
+    }
+    let lan = lan("v2slow");
+    let s = Scratch::new("v2slow");
+    let mut c1 = KaConf::new(2, 150, "1", "198.18.0.100/24");
+    c1.auth_pass = Some("1111");
+    let mut c2 = c1.clone();
+    c2.priority = 100;
+    let n1 = start_halo(lan.host("lb1"), &s, "lb1", &c1.render());
+    let _n2 = start_halo(lan.host("lb2"), &s, "lb2", &c2.render());
+    wait_sole_holder(&lan, &HOSTS, vip(), "lb1", Duration::from_secs(8)).unwrap();
+    let t0 = crash_host(&lan, "lb1");
+    drop(n1);
+    let limit = master_down(2, Duration::from_secs(1), 100) + Duration::from_millis(100);
+    wait_sole_holder(&lan, &["lb2"], vip(), "lb2", limit * 2).unwrap();
+    let took = t0.elapsed();
+    eprintln!("crash takeover (v2, 1 s adverts): {took:?} (limit {limit:?})");
+    assert!(took <= limit);
+    lan.set_port_up("lb1", true).unwrap();
+    let n1 = start_halo(lan.host("lb1"), &s, "lb1b", &c1.render());
+    wait_sole_holder(&lan, &HOSTS, vip(), "lb1", Duration::from_secs(8)).unwrap();
+    let t0 = Instant::now();
+    n1.child.signal(nix::sys::signal::Signal::SIGTERM).unwrap();
+    wait_sole_holder(&lan, &HOSTS, vip(), "lb2", Duration::from_secs(3)).unwrap();
+    let took = t0.elapsed();
+    let limit = skew(2, Duration::from_secs(1), 100) + Duration::from_millis(100);
+    eprintln!("SIGTERM takeover (v2, 1 s adverts): {took:?} (limit {limit:?})");
+    assert!(took <= limit);
+}

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use halo_sys::{AddressManager, Announcer, Received, VrrpSocket};
-use halo_vrrp::{Action, Instance, State};
+use halo_vrrp::{Action, Instance, MemberStatus, State};
 use tokio::sync::{mpsc, oneshot};
 
 use super::status::{InstanceStatus, StatusBoard};
@@ -25,6 +25,8 @@ pub enum Input {
     /// An address disappeared from our interface (someone ran `ip addr del`, a network manager
     /// flushed it...).
     AddressRemoved(IpAddr),
+    /// The instance's sync group forces a state (`halo_vrrp::SyncGroup::reconcile`).
+    Sync { target: State, group: String },
     /// Stop: priority-0 advert if master, addresses removed; acknowledged when done.
     Shutdown(oneshot::Sender<()>),
 }
@@ -38,7 +40,7 @@ pub struct InstanceIo {
     pub addresses: Arc<AddressManager>,
     pub announcer: Option<Announcer>,
     pub notifier: Notifier,
-    pub group_events: Option<mpsc::UnboundedSender<(String, State)>>,
+    pub group_events: Option<mpsc::UnboundedSender<(String, MemberStatus)>>,
     pub board: StatusBoard,
     /// Prefix length per virtual address.
     pub prefix_len: BTreeMap<IpAddr, u8>,
@@ -54,6 +56,7 @@ pub async fn run(mut engine: Instance, mut io: InstanceIo, mut rx: mpsc::Receive
     let mut last_reason = String::new();
     let mut restored = 0u64;
     let mut send_errors = 0u64;
+    let mut last_sync: Option<MemberStatus> = None;
     loop {
         while let Some(action) = engine.poll_action() {
             if let Action::StateChanged { from, to, reason } = &action {
@@ -73,9 +76,6 @@ pub async fn run(mut engine: Instance, mut io: InstanceIo, mut rx: mpsc::Receive
                         priority: engine.effective_priority(),
                     });
                 }
-                if let Some(tx) = &io.group_events {
-                    let _ = tx.send((engine.config().name.clone(), *to));
-                }
                 if let Some(cb) = &io.on_transition {
                     cb(&engine.config().name, *from, *to, reason);
                 }
@@ -83,6 +83,13 @@ pub async fn run(mut engine: Instance, mut io: InstanceIo, mut rx: mpsc::Receive
             perform(&mut io, &mut send_errors, action).await;
         }
         publish(&io, &engine, transitions, &last_reason, restored);
+        if let Some(tx) = &io.group_events {
+            let status = engine.sync_status();
+            if last_sync != Some(status) {
+                last_sync = Some(status);
+                let _ = tx.send((engine.config().name.clone(), status));
+            }
+        }
         if engine.state() == State::Stopped {
             return;
         }
@@ -112,6 +119,7 @@ pub async fn run(mut engine: Instance, mut io: InstanceIo, mut rx: mpsc::Receive
                         link_up = up;
                         engine.set_tracking(now, delta, track_fault || !link_up);
                     }
+                    Some(Input::Sync { target, group }) => engine.sync_to(now, target, &group),
                     Some(Input::AddressRemoved(ip)) => {
                         if engine.state() == State::Master && engine.config().virtual_addresses.contains(&ip) {
                             tracing::warn!("{}: virtual address {} was removed from {} by someone else while master; putting it back", engine.config().name, ip, io.interface);

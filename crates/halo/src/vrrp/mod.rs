@@ -17,7 +17,7 @@ use anyhow::{bail, Context};
 use futures::StreamExt;
 use halo_config::vrrp::{Hook, RunAs, SyncGroup, VrrpConfig, VrrpInstance};
 use halo_sys::{AddressManager, Announcer, Interface, IpFamily, NetEvent, VrrpSocket};
-use halo_vrrp::{Instance, State};
+use halo_vrrp::{Instance, MemberStatus, State};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -161,7 +161,15 @@ impl VrrpRuntime {
         for g in self.groups.drain(..) {
             g.abort();
         }
-        let group_senders = self.start_groups(&config);
+        // A sync group's members are restarted together with it (see `fingerprint`), so new group
+        // channels only ever serve freshly started members.
+        let mut group_channels = Vec::new();
+        let mut group_senders = Vec::new();
+        for g in &config.sync_groups {
+            let (tx, rx) = mpsc::unbounded_channel();
+            group_channels.push((g.clone(), rx));
+            group_senders.push((g.clone(), tx));
+        }
         for inst in &config.instances {
             if self.instances.contains_key(&inst.name) {
                 continue;
@@ -176,6 +184,8 @@ impl VrrpRuntime {
                 .with_context(|| format!("starting VRRP instance {}", inst.name))?;
             self.instances.insert(inst.name.clone(), run);
         }
+        drop(group_senders);
+        self.start_groups(&config, group_channels);
         self.rebuild_ifindex_routes();
         self.config = config;
         Ok(())
@@ -191,13 +201,13 @@ impl VrrpRuntime {
         }
     }
 
+    /// Starts the sync groups' tasks once their members run.
     fn start_groups(
         &mut self,
         config: &VrrpConfig,
-    ) -> Vec<(SyncGroup, mpsc::UnboundedSender<(String, State)>)> {
-        let mut out = Vec::new();
-        for g in &config.sync_groups {
-            let (tx, rx) = mpsc::unbounded_channel::<(String, State)>();
+        channels: Vec<(SyncGroup, mpsc::UnboundedReceiver<(String, MemberStatus)>)>,
+    ) {
+        for (g, rx) in channels {
             let hooks = NotifyHooks {
                 master: hook_command(&g.notify_master, &config.global.script_user),
                 backup: hook_command(&g.notify_backup, &config.global.script_user),
@@ -206,23 +216,25 @@ impl VrrpRuntime {
                 generic: hook_command(&g.notify, &config.global.script_user),
             };
             let notifier = Notifier::spawn(Scope::Group, g.name.clone(), hooks);
-            let h = tokio::spawn(run_sync_group(
+            let members: Vec<(String, Option<mpsc::Sender<Input>>)> = g
+                .members
+                .iter()
+                .map(|m| (m.clone(), self.instances.get(m).map(|r| r.tx.clone())))
+                .collect();
+            self.groups.push(tokio::spawn(run_sync_group(
                 g.name.clone(),
-                g.members.clone(),
+                members,
                 notifier,
                 rx,
-            ));
-            self.groups.push(h);
-            out.push((g.clone(), tx));
+            )));
         }
-        out
     }
 
     async fn start_instance(
         &mut self,
         config: &VrrpConfig,
         inst: &VrrpInstance,
-        group_tx: Option<mpsc::UnboundedSender<(String, State)>>,
+        group_tx: Option<mpsc::UnboundedSender<(String, MemberStatus)>>,
     ) -> anyhow::Result<RunningInstance> {
         let iface = Interface::by_name(&inst.interface)
             .with_context(|| format!("interface {}", inst.interface))?;
@@ -447,39 +459,45 @@ fn spawn_watcher(
     }))
 }
 
-/// A sync group (keepalived `vrrp_sync_group`): when one member goes FAULT, the others are held in
-/// FAULT with it, so that a dual-homed balancer never holds one side's VIP without the other's; the
-/// group's own hooks run when the group as a whole changes state.
+/// A sync group (keepalived `vrrp_sync_group`): members move between MASTER, BACKUP and FAULT
+/// together (`halo_vrrp::SyncGroup` decides, this task relays); the group's own hooks run when the
+/// group as a whole changes state.
 async fn run_sync_group(
     name: String,
-    members: Vec<String>,
+    members: Vec<(String, Option<mpsc::Sender<Input>>)>,
     notifier: Notifier,
-    mut rx: mpsc::UnboundedReceiver<(String, State)>,
+    mut rx: mpsc::UnboundedReceiver<(String, MemberStatus)>,
 ) {
-    let mut states: HashMap<String, State> = HashMap::new();
-    let mut group_state: Option<NotifyState> = None;
-    while let Some((member, state)) = rx.recv().await {
-        states.insert(member, state);
-        let all = |s: State| members.iter().all(|m| states.get(m) == Some(&s));
-        let any = |s: State| states.values().any(|v| *v == s);
-        let next = if any(State::Fault) {
-            Some(NotifyState::Fault)
-        } else if all(State::Master) {
-            Some(NotifyState::Master)
-        } else if all(State::Backup) {
-            Some(NotifyState::Backup)
-        } else {
-            None
+    let mut group = halo_vrrp::SyncGroup::new(name.clone());
+    let mut statuses: Vec<Option<MemberStatus>> = vec![None; members.len()];
+    while let Some((member, status)) = rx.recv().await {
+        if let Some(i) = members.iter().position(|(m, _)| *m == member) {
+            statuses[i] = Some(status);
+        }
+        // Decide only once every member has reported.
+        let Some(all): Option<Vec<MemberStatus>> = statuses.iter().copied().collect() else {
+            continue;
         };
-        if next.is_some() && next != group_state {
-            group_state = next;
-            if let Some(s) = next {
-                tracing::info!("sync group {name} is now {}", s.as_str());
-                notifier.send(NotifyEvent {
-                    state: s,
-                    priority: 0,
-                });
+        let before = group.state();
+        for cmd in group.reconcile(&all) {
+            if let Some((_, Some(tx))) = members.get(cmd.member) {
+                let _ = tx
+                    .send(Input::Sync {
+                        target: cmd.target,
+                        group: name.clone(),
+                    })
+                    .await;
             }
+        }
+        let after = group.state();
+        if after != before {
+            tracing::info!("sync group {name}: {before} -> {after}");
+            let state = match after {
+                State::Master => NotifyState::Master,
+                State::Fault => NotifyState::Fault,
+                _ => NotifyState::Backup,
+            };
+            notifier.send(NotifyEvent { state, priority: 0 });
         }
     }
 }
