@@ -92,6 +92,13 @@ pub struct InstanceConfig {
     pub garp: GarpConfig,
     /// Unicast peers (keepalived `unicast_peer`); empty = multicast to 224.0.0.18 / ff02::12.
     pub unicast_peers: Vec<IpAddr>,
+    /// Start as master at once, without waiting Master_Down_Interval. halo sets it when it restarts and
+    /// finds its virtual addresses still on the interface: it was master until it crashed, and the
+    /// backups have not taken over yet. A higher-priority master, if there is one, takes the addresses
+    /// back within one advert interval (its adverts make us step down), so the cost of being wrong is one
+    /// interval; the cost of not resuming is a Master_Down_Interval outage (3.6 s with keepalived's
+    /// defaults) after every crash-restart. Not in keepalived.
+    pub resume_master: bool,
 }
 
 impl InstanceConfig {
@@ -123,6 +130,7 @@ impl InstanceConfig {
             lower_prio_no_advert: false,
             garp: GarpConfig::default(),
             unicast_peers: Vec::new(),
+            resume_master: false,
         }
     }
 

@@ -93,7 +93,13 @@ impl Instance {
             state: State::Initialize,
             cfg,
         };
-        if instance.cfg.priority == PRIORITY_OWNER && instance.cfg.start_as_master {
+        if instance.cfg.resume_master {
+            instance.become_master(
+                now,
+                "resuming as master: the virtual addresses were still held after a restart"
+                    .to_owned(),
+            );
+        } else if instance.cfg.priority == PRIORITY_OWNER && instance.cfg.start_as_master {
             // RFC 5798 §6.4.1: the owner sends an ADVERTISEMENT, announces and becomes Master.
             instance.become_master(
                 now,

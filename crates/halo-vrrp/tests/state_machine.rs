@@ -715,3 +715,29 @@ fn advert_of_the_other_family_is_a_family_drop() {
     vi.handle_packet(t0, ip(PEER), ip(GROUP), 255, &packet(&zero));
     assert_eq!(vi.counters().drop_interval, 1);
 }
+
+/// halo extension: after a crash-restart with the addresses still on the interface, the instance
+/// resumes as master at once (no Master_Down_Interval outage), and a higher-priority master still
+/// takes over from it on its next advert (RFC 5798 §6.4.3 rules apply unchanged).
+#[test]
+fn resume_master_starts_as_master_and_yields_to_a_higher_priority() {
+    let t0 = Instant::now();
+    let mut c = cfg();
+    c.resume_master = true;
+    let mut vi = Instance::new(c, t0).unwrap();
+    assert_eq!(vi.state(), State::Master);
+    let actions = drain(&mut vi);
+    assert_eq!(advert_priorities(&actions), vec![100]);
+    assert!(actions.contains(&Action::AddAddresses(vec![ip(VIP)])));
+    assert!(!actions
+        .iter()
+        .any(|a| matches!(a, Action::RemoveAddresses(_))));
+    vi.handle_packet(
+        t0 + Duration::from_millis(10),
+        ip(PEER),
+        ip(GROUP),
+        255,
+        &packet(&advert_from(Version::V2, 200)),
+    );
+    assert_eq!(vi.state(), State::Backup);
+}

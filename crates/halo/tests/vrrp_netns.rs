@@ -114,6 +114,39 @@ fn halo_pair_v3_100ms_crash_term_and_preempt() {
     assert!(log.contains("BACKUP -> MASTER"), "lb2 log: {log}");
 }
 
+/// A master that crashes and is restarted at once by its supervisor (as Docker's restart policy does
+/// for the seed's nginx) resumes as master without waiting Master_Down_Interval: the VIP is dark only
+/// while the process restarts, and the backup never takes over.
+#[test]
+fn crash_restart_resumes_master_without_takeover() {
+    if !require_root("crash_restart_resumes_master_without_takeover") {
+        return;
+    }
+    let lan = lan("resume");
+    let s = Scratch::new("resume");
+    serve_name(lan.host("lb1"), "lb1");
+    let c1 = KaConf::new(2, 150, "1", "198.18.0.100/24");
+    let mut c2 = c1.clone();
+    c2.priority = 100;
+    let mut n1 = start_halo(lan.host("lb1"), &s, "lb1", &c1.render());
+    let n2 = start_halo(lan.host("lb2"), &s, "lb2", &c2.render());
+    wait_sole_holder(&lan, &HOSTS, vip(), "lb1", Duration::from_secs(8)).unwrap();
+    n1.child.kill();
+    let t0 = Instant::now();
+    let _n1 = start_halo(lan.host("lb1"), &s, "lb1b", &c1.render());
+    halo_testkit::wait_until(Duration::from_secs(2), Duration::from_millis(5), || {
+        instance_state(&s.path("lb1b.state.json")).as_deref() == Some("MASTER")
+    })
+    .expect("restarted master did not resume");
+    eprintln!("crash-restart: master again after {:?}", t0.elapsed());
+    assert!(t0.elapsed() < Duration::from_secs(1));
+    client_reaches(&lan, "lb1");
+    // Longer than lb2's Master_Down_Interval: it never took over.
+    std::thread::sleep(master_down(2, Duration::from_secs(1), 100));
+    assert_eq!(holders(&lan, &HOSTS, vip()), ["lb1"]);
+    assert_eq!(counter(&n2.state_file, "became_master"), 0);
+}
+
 #[test]
 fn nopreempt_and_preempt_delay() {
     if !require_root("nopreempt_and_preempt_delay") {
@@ -296,10 +329,14 @@ fn vip_removed_by_someone_else_is_restored() {
             .expect("VIP not restored within 1 s");
         eprintln!("VIP restored after {took:?}");
     }
-    let restored = read_state(&n.state_file).unwrap()["instances"]["VI_1"]["addresses_restored"]
-        .as_u64()
-        .unwrap();
-    assert_eq!(restored, 3);
+    let restored = || {
+        read_state(&n.state_file)
+            .and_then(|v| v["instances"]["VI_1"]["addresses_restored"].as_u64())
+    };
+    halo_testkit::wait_until(Duration::from_secs(2), Duration::from_millis(10), || {
+        restored() == Some(3)
+    })
+    .unwrap_or_else(|_| panic!("addresses_restored is {:?}, want 3", restored()));
 }
 
 #[test]

@@ -266,34 +266,28 @@ impl VrrpRuntime {
                 ),
             },
         };
-        // An instance starts as backup: a virtual address still on the interface (left by a run that
-        // was killed) would answer ARP beside the real master's.
-        for v in &inst.virtual_ipaddress {
-            let present = iface
+        // Virtual addresses still on the interface mean a previous run of ours was master when it
+        // died (a crash, a SIGKILL, a supervisor restart): resume as master at once rather than
+        // leaving the VIP dark for Master_Down_Interval (see `InstanceConfig::resume_master`).
+        let resume = inst.virtual_ipaddress.iter().any(|v| {
+            iface
                 .ipv4_addresses()
                 .iter()
                 .any(|a| IpAddr::V4(*a) == v.addr)
                 || iface
                     .ipv6_addresses()
                     .iter()
-                    .any(|a| IpAddr::V6(*a) == v.addr);
-            if present {
-                tracing::info!(
-                    "{}: removing {} left on {} by a previous run",
-                    inst.name,
-                    v.addr,
-                    inst.interface
-                );
-                if let Err(e) = self
-                    .addresses
-                    .remove(iface.index, v.addr, v.prefix_len)
-                    .await
-                {
-                    tracing::warn!("{}: cannot remove stale {}: {e}", inst.name, v.addr);
-                }
-            }
+                    .any(|a| IpAddr::V6(*a) == v.addr)
+        });
+        if resume {
+            tracing::info!(
+                "{}: virtual addresses still on {}: resuming as master",
+                inst.name,
+                inst.interface
+            );
         }
-        let engine_cfg = mapping::engine_config(&config.global, inst, primary);
+        let mut engine_cfg = mapping::engine_config(&config.global, inst, primary);
+        engine_cfg.resume_master = resume;
         let engine = Instance::new(engine_cfg, std::time::Instant::now())
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let key = (inst.interface.clone(), family);
