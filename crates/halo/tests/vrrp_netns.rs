@@ -630,3 +630,91 @@ fn halo_pair_v2_1s_crash_and_term() {
     eprintln!("SIGTERM takeover (v2, 1 s adverts): {took:?} (limit {limit:?})");
     assert!(took <= limit);
 }
+
+/// `vrrp_script` with a negative weight: when the check fails, the master's priority drops below the
+/// backup's and the backup takes over; when it succeeds again, the master preempts back.
+#[test]
+fn failing_vrrp_script_moves_the_vip() {
+    if !require_root("failing_vrrp_script_moves_the_vip") {
+        return;
+    }
+    let lan = lan("script");
+    let s = Scratch::new("script");
+    let healthy = s.path("healthy");
+    std::fs::write(&healthy, "").unwrap();
+    let mut c1 = KaConf::new(3, 150, "0.1", "198.18.0.100/24");
+    c1.extra_top = format!(
+        "vrrp_script chk {{\n    script \"/usr/bin/test -e {}\"\n    interval 0.2\n    weight -100\n    fall 1\n    rise 1\n}}\n",
+        healthy.display()
+    );
+    c1.extra_instance = "    track_script {\n        chk\n    }\n".into();
+    let c2 = KaConf::new(3, 100, "0.1", "198.18.0.100/24");
+    let n1 = start_halo(lan.host("lb1"), &s, "lb1", &c1.render());
+    let _n2 = start_halo(lan.host("lb2"), &s, "lb2", &c2.render());
+    wait_sole_holder(&lan, &HOSTS, vip(), "lb1", Duration::from_secs(5)).unwrap();
+    std::fs::remove_file(&healthy).unwrap();
+    wait_sole_holder(&lan, &HOSTS, vip(), "lb2", Duration::from_secs(3)).unwrap();
+    let prio = read_state(&n1.state_file).unwrap()["instances"]["VI_1"]["effective_priority"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(prio, 50);
+    std::fs::write(&healthy, "").unwrap();
+    wait_sole_holder(&lan, &HOSTS, vip(), "lb1", Duration::from_secs(3)).unwrap();
+}
+
+/// SIGHUP: an unchanged instance does not transition; an invalid file keeps the running
+/// configuration; a changed priority is applied.
+#[test]
+fn sighup_reload_keeps_unchanged_instances() {
+    if !require_root("sighup_reload_keeps_unchanged_instances") {
+        return;
+    }
+    let lan = lan("reload");
+    let s = Scratch::new("reload");
+    let c1 = KaConf::new(3, 150, "0.1", "198.18.0.100/24");
+    let n1 = start_halo(lan.host("lb1"), &s, "lb1", &c1.render());
+    wait_sole_holder(&lan, &HOSTS, vip(), "lb1", Duration::from_secs(3)).unwrap();
+    let transitions =
+        || read_state(&n1.state_file).and_then(|v| v["instances"]["VI_1"]["transitions"].as_u64());
+    halo_testkit::wait_until(Duration::from_secs(2), Duration::from_millis(10), || {
+        instance_state(&n1.state_file).as_deref() == Some("MASTER")
+    })
+    .unwrap();
+    let before = transitions();
+    assert_eq!(before, Some(2), "INIT -> BACKUP -> MASTER");
+    let log = || std::fs::read_to_string(s.path("lb1.log")).unwrap_or_default();
+    let hup = || n1.child.signal(nix::sys::signal::Signal::SIGHUP).unwrap();
+    // 1. Same file again.
+    hup();
+    halo_testkit::wait_until(Duration::from_secs(3), Duration::from_millis(10), || {
+        log().matches("reload done").count() == 1
+    })
+    .unwrap();
+    // 2. A broken file: refused, the old configuration keeps running.
+    std::fs::write(
+        s.path("lb1.conf"),
+        c1.render().replace("priority 150", "priority 300"),
+    )
+    .unwrap();
+    hup();
+    halo_testkit::wait_until(Duration::from_secs(3), Duration::from_millis(10), || {
+        log().contains("reload refused")
+    })
+    .unwrap();
+    assert_eq!(transitions(), before, "a reload transitioned the instance");
+    assert_eq!(instance_state(&n1.state_file).as_deref(), Some("MASTER"));
+    assert!(log().contains(":") && log().contains("300"), "{}", log());
+    // 3. A valid change (priority 150 -> 160) is applied.
+    std::fs::write(
+        s.path("lb1.conf"),
+        c1.render().replace("priority 150", "priority 160"),
+    )
+    .unwrap();
+    hup();
+    halo_testkit::wait_until(Duration::from_secs(3), Duration::from_millis(10), || {
+        read_state(&n1.state_file).and_then(|v| v["instances"]["VI_1"]["priority"].as_u64())
+            == Some(160)
+    })
+    .unwrap();
+    wait_sole_holder(&lan, &HOSTS, vip(), "lb1", Duration::from_secs(3)).unwrap();
+}
