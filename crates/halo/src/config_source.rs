@@ -78,6 +78,7 @@ pub fn nginx_options(source: &ConfigSource, nginx_conf: &Path) -> NginxImportOpt
         prefix,
         conf_dir: None,
         path_map,
+        resolve_names: true,
     }
 }
 

@@ -1,20 +1,68 @@
-//! Temporary: the HTTP side while halo-proxy's API lands.
+//! The HTTP side of a running halo: the proxy of `halo-proxy`, or nothing when the configuration has
+//! no HTTP part (VRRP only, like a keepalived.conf alone).
+
+use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context;
 use halo_config::http::HttpConfig;
+use halo_proxy::Proxy;
 
-pub struct HttpSide;
+pub struct HttpSide {
+    proxy: Option<Proxy>,
+}
 
 impl HttpSide {
     pub async fn start(cfg: Option<HttpConfig>) -> anyhow::Result<HttpSide> {
-        if cfg.is_some() {
-            anyhow::bail!("HTTP side not wired yet");
-        }
-        Ok(HttpSide)
+        let proxy = match cfg {
+            Some(c) => Some(
+                Proxy::start(Arc::new(c))
+                    .await
+                    .context("starting the HTTP proxy")?,
+            ),
+            None => None,
+        };
+        Ok(HttpSide { proxy })
     }
-    pub async fn reload(&mut self, _cfg: Option<HttpConfig>) -> anyhow::Result<()> {
+
+    /// Swaps in a new HTTP configuration; listeners that stay are never closed.
+    pub async fn reload(&mut self, cfg: Option<HttpConfig>) -> anyhow::Result<()> {
+        match (&self.proxy, cfg) {
+            (Some(p), Some(c)) => p.reload(Arc::new(c)).context("reloading the proxy")?,
+            (None, Some(c)) => {
+                self.proxy = Some(
+                    Proxy::start(Arc::new(c))
+                        .await
+                        .context("starting the HTTP proxy")?,
+                )
+            }
+            (Some(_), None) => {
+                if let Some(p) = self.proxy.take() {
+                    p.shutdown(true, Duration::from_secs(30)).await;
+                }
+            }
+            (None, None) => {}
+        }
         Ok(())
     }
-    pub fn reopen_logs(&self) {}
-    pub async fn shutdown(&mut self, _graceful: bool, _deadline: Duration) {}
+
+    pub fn reopen_logs(&self) {
+        if let Some(p) = &self.proxy {
+            for (path, e) in p.reopen_logs() {
+                tracing::error!("cannot reopen log file {path}: {e}");
+            }
+        }
+    }
+
+    /// Whether the proxy is serving (for VRRP tracking); `true` when there is no HTTP side.
+    #[allow(dead_code)]
+    pub fn healthy(&self) -> bool {
+        self.proxy.as_ref().is_none_or(|p| p.healthy())
+    }
+
+    pub async fn shutdown(&mut self, graceful: bool, deadline: Duration) {
+        if let Some(p) = self.proxy.take() {
+            p.shutdown(graceful, deadline).await;
+        }
+    }
 }

@@ -97,12 +97,14 @@ fn halo_pair_v3_100ms_crash_term_and_preempt() {
     n1.child.signal(nix::sys::signal::Signal::SIGTERM).unwrap();
     let limit = skew(3, Duration::from_millis(100), 100) + Duration::from_millis(100);
     halo_testkit::wait_until(Duration::from_secs(2), Duration::from_millis(5), || {
-        holders(&lan, &HOSTS, vip()) == ["lb2"]
+        holders(&lan, &["lb2"], vip()) == ["lb2"]
     })
     .unwrap();
     let took = t0.elapsed();
     eprintln!("SIGTERM takeover (v3, 100 ms adverts): {took:?} (limit {limit:?})");
     assert!(took <= limit, "takeover took {took:?}, limit {limit:?}");
+    // The stopping master released the VIP once lb2 had it (after the handoff grace).
+    wait_sole_holder(&lan, &HOSTS, vip(), "lb2", Duration::from_secs(1)).unwrap();
     let mut n1 = n1;
     let status = n1.child.wait_timeout(Duration::from_secs(5)).unwrap();
     assert!(
@@ -376,10 +378,20 @@ fn split_brain_heals_to_one_master() {
     let t0 = Instant::now();
     sw.exec_checked(&["nft", "delete", "table", "bridge", "halosplit"])
         .unwrap();
-    wait_sole_holder(&lan, &HOSTS, vip(), "lb1", Duration::from_secs(2)).unwrap();
+    halo_testkit::wait_until(Duration::from_secs(2), Duration::from_millis(5), || {
+        instance_state(&s.path("lb2.state.json")).as_deref() == Some("BACKUP")
+    })
+    .unwrap();
     let took = t0.elapsed();
     eprintln!("split brain healed after {took:?}");
-    assert!(took <= Duration::from_millis(100) + Duration::from_millis(150));
+    // One advert interval (100 ms), plus the state file's 20 ms write delay and polling.
+    assert!(took <= Duration::from_millis(100) + Duration::from_millis(100));
+    assert_eq!(
+        instance_state(&s.path("lb1.state.json")).as_deref(),
+        Some("MASTER")
+    );
+    // The loser releases the VIP after the handoff grace.
+    wait_sole_holder(&lan, &HOSTS, vip(), "lb1", Duration::from_secs(1)).unwrap();
     // The winner re-announced: the client's neighbour entry points at lb1.
     let _ = ping(lan.host("cl"), vip());
     let mac = halo_testkit::neigh_mac(lan.host("cl"), vip());
@@ -624,11 +636,12 @@ fn halo_pair_v2_1s_crash_and_term() {
     wait_sole_holder(&lan, &HOSTS, vip(), "lb1", Duration::from_secs(8)).unwrap();
     let t0 = Instant::now();
     n1.child.signal(nix::sys::signal::Signal::SIGTERM).unwrap();
-    wait_sole_holder(&lan, &HOSTS, vip(), "lb2", Duration::from_secs(3)).unwrap();
+    wait_sole_holder(&lan, &["lb2"], vip(), "lb2", Duration::from_secs(3)).unwrap();
     let took = t0.elapsed();
     let limit = skew(2, Duration::from_secs(1), 100) + Duration::from_millis(100);
     eprintln!("SIGTERM takeover (v2, 1 s adverts): {took:?} (limit {limit:?})");
     assert!(took <= limit);
+    wait_sole_holder(&lan, &HOSTS, vip(), "lb2", Duration::from_secs(1)).unwrap();
 }
 
 /// `vrrp_script` with a negative weight: when the check fails, the master's priority drops below the

@@ -57,9 +57,23 @@ pub async fn run(mut engine: Instance, mut io: InstanceIo, mut rx: mpsc::Receive
     let mut restored = 0u64;
     let mut send_errors = 0u64;
     let mut last_sync: Option<MemberStatus> = None;
+    // Addresses a master that stepped down to backup keeps for HANDOFF_GRACE, so that connections
+    // clients open before the new master's gratuitous ARP reaches them still land (see below).
+    let mut pending_removal: Option<(tokio::time::Instant, Vec<IpAddr>)> = None;
+    let mut last_from_to = (State::Initialize, State::Initialize);
     loop {
         while let Some(action) = engine.poll_action() {
+            match &action {
+                Action::RemoveAddresses(ips) if last_from_to == (State::Master, State::Backup) => {
+                    pending_removal =
+                        Some((tokio::time::Instant::now() + HANDOFF_GRACE, ips.clone()));
+                    continue;
+                }
+                Action::AddAddresses(_) => pending_removal = None,
+                _ => {}
+            }
             if let Action::StateChanged { from, to, reason } = &action {
+                last_from_to = (*from, *to);
                 transitions += 1;
                 last_reason = reason.clone();
                 tracing::info!("{} {} -> {}: {}", engine.config().name, from, to, reason);
@@ -100,8 +114,19 @@ pub async fn run(mut engine: Instance, mut io: InstanceIo, mut rx: mpsc::Receive
                 None => std::future::pending::<()>().await,
             }
         };
+        let removal = async {
+            match &pending_removal {
+                Some((at, _)) => tokio::time::sleep_until(*at).await,
+                None => std::future::pending::<()>().await,
+            }
+        };
         tokio::select! {
             biased;
+            _ = removal => {
+                if let Some((_, ips)) = pending_removal.take() {
+                    perform(&mut io, &mut send_errors, Action::RemoveAddresses(ips)).await;
+                }
+            }
             input = rx.recv() => {
                 let now = Instant::now();
                 match input {
@@ -129,13 +154,32 @@ pub async fn run(mut engine: Instance, mut io: InstanceIo, mut rx: mpsc::Receive
                         }
                     }
                     Some(Input::Shutdown(ack)) => {
+                        let was_master = engine.state() == State::Master;
+                        let handoff_wait = handoff_wait(&engine);
                         engine.shutdown(now);
+                        let mut deferred = Vec::new();
                         while let Some(action) = engine.poll_action() {
-                            if let Action::StateChanged { from, to, reason } = &action {
-                                tracing::info!("{} {} -> {}: {}", engine.config().name, from, to, reason);
-                                io.notifier.send(NotifyEvent { state: NotifyState::Stop, priority: 0 });
+                            match action {
+                                Action::StateChanged { from, to, reason } => {
+                                    tracing::info!("{} {} -> {}: {}", engine.config().name, from, to, reason);
+                                    io.notifier.send(NotifyEvent { state: NotifyState::Stop, priority: 0 });
+                                }
+                                // A master keeps its addresses until a backup has taken over.
+                                Action::RemoveAddresses(ips) if was_master => deferred = ips,
+                                other => perform(&mut io, &mut send_errors, other).await,
                             }
-                            perform(&mut io, &mut send_errors, action).await;
+                        }
+                        if let Some((_, ips)) = pending_removal.take() {
+                            perform(&mut io, &mut send_errors, Action::RemoveAddresses(ips)).await;
+                        }
+                        if !deferred.is_empty() {
+                            let took = wait_for_new_master(&mut rx, &engine, io.primary, handoff_wait).await;
+                            match took {
+                                Some(t) => tracing::info!("{}: a new master took over after {:.0?}; releasing the addresses", engine.config().name, t),
+                                None => tracing::warn!("{}: no new master within {:.1?}; releasing the addresses anyway", engine.config().name, handoff_wait),
+                            }
+                            tokio::time::sleep(HANDOFF_GRACE).await;
+                            perform(&mut io, &mut send_errors, Action::RemoveAddresses(deferred)).await;
                         }
                         publish(&io, &engine, transitions, &last_reason, restored);
                         let _ = ack.send(());
@@ -217,8 +261,51 @@ fn publish(io: &InstanceIo, engine: &Instance, transitions: u64, reason: &str, r
     });
 }
 
-/// Settling time a shutdown waits for per instance before giving up.
-pub const SHUTDOWN_WAIT: Duration = Duration::from_secs(2);
+/// How long a former master keeps the virtual addresses after the new master announced itself.
+///
+/// Clients switch to the new master when its gratuitous ARP / NA reaches them; a connection opened a
+/// moment before that still goes to the old master's MAC. keepalived removes the addresses at once and
+/// such connections are reset; halo keeps serving them for this long (the RFC's rule that a backup
+/// must not accept packets for the addresses matters for routers forwarding traffic, not for a proxy
+/// that completes its own connections).
+pub const HANDOFF_GRACE: Duration = Duration::from_millis(300);
+
+/// How long a stopping master waits for a backup to take over: the backups' Skew_Time after our
+/// priority-0 advert (at most 1 s with VRRPv2), with room for a lost advert.
+fn handoff_wait(engine: &Instance) -> Duration {
+    let interval = engine.master_adver_interval();
+    (interval * 3).max(Duration::from_millis(1200))
+}
+
+/// Waits for an advert of our VRID with a non-zero priority from another router: the new master.
+/// Returns how long it took, or `None` at the timeout (or when the input channel closes).
+async fn wait_for_new_master(
+    rx: &mut mpsc::Receiver<Input>,
+    engine: &Instance,
+    primary: IpAddr,
+    timeout: Duration,
+) -> Option<Duration> {
+    let start = tokio::time::Instant::now();
+    let deadline = start + timeout;
+    loop {
+        let input = tokio::time::timeout_at(deadline, rx.recv()).await.ok()??;
+        if let Input::Packet(r) = input {
+            if r.src == primary {
+                continue;
+            }
+            if let Ok(advert) = halo_vrrp::Advert::decode(&r.payload, r.src, r.dst) {
+                if advert.vrid == engine.config().vrid && advert.priority > 0 {
+                    return Some(start.elapsed());
+                }
+            }
+        }
+    }
+}
+
+/// Longest a shutdown of one instance may take: its handoff wait plus the grace and some slack.
+pub fn shutdown_wait(advert_interval: Duration) -> Duration {
+    (advert_interval * 3).max(Duration::from_millis(1200)) + HANDOFF_GRACE + Duration::from_secs(1)
+}
 
 /// The engine's counters by name, for the status file.
 fn counters_map(c: &halo_vrrp::Counters) -> BTreeMap<String, u64> {

@@ -387,7 +387,8 @@ async fn stop_instance(run: RunningInstance) {
     run.tracker.abort();
     let (ack_tx, ack_rx) = oneshot::channel();
     if run.tx.send(Input::Shutdown(ack_tx)).await.is_ok() {
-        let _ = tokio::time::timeout(instance_task::SHUTDOWN_WAIT, ack_rx).await;
+        let wait = instance_task::shutdown_wait(run.cfg.advert_interval);
+        let _ = tokio::time::timeout(wait, ack_rx).await;
     }
     run.task.abort();
 }
