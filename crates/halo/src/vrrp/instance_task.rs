@@ -44,7 +44,7 @@ pub struct InstanceIo {
     pub board: StatusBoard,
     /// Prefix length per virtual address.
     pub prefix_len: BTreeMap<IpAddr, u8>,
-    pub on_transition: Option<Arc<dyn Fn(&str, State, State, &str) + Send + Sync>>,
+    pub on_transition: Option<super::TransitionHook>,
 }
 
 /// Runs the instance until it is shut down or its input channel closes.

@@ -32,6 +32,9 @@ pub type TransitionHook = Arc<dyn Fn(&str, State, State, &str) + Send + Sync>;
 
 type Routes = Arc<Mutex<HashMap<u8, mpsc::Sender<Input>>>>;
 
+/// Instance inputs by interface index, for the netlink watcher.
+type IfindexRoutes = Arc<Mutex<Vec<(u32, mpsc::Sender<Input>)>>>;
+
 struct SocketEntry {
     socket: Arc<VrrpSocket>,
     routes: Routes,
@@ -57,7 +60,7 @@ pub struct VrrpRuntime {
     instances: BTreeMap<String, RunningInstance>,
     checks: Checks,
     /// (ifindex, instance sender) for the netlink watcher.
-    by_ifindex: Arc<Mutex<Vec<(u32, mpsc::Sender<Input>)>>>,
+    by_ifindex: IfindexRoutes,
     watcher: JoinHandle<()>,
     groups: Vec<JoinHandle<()>>,
     on_transition: Option<TransitionHook>,
@@ -117,7 +120,7 @@ impl VrrpRuntime {
         on_transition: Option<TransitionHook>,
     ) -> anyhow::Result<VrrpRuntime> {
         let addresses = Arc::new(AddressManager::new().context("opening rtnetlink")?);
-        let by_ifindex: Arc<Mutex<Vec<(u32, mpsc::Sender<Input>)>>> = Arc::default();
+        let by_ifindex: IfindexRoutes = Arc::default();
         let watcher = spawn_watcher(by_ifindex.clone())?;
         let mut rt = VrrpRuntime {
             config: VrrpConfig::default(),
@@ -423,7 +426,7 @@ async fn read_loop(socket: Arc<VrrpSocket>, routes: Routes, board: StatusBoard, 
 
 /// Watches netlink: tells instances when their link changes or an address leaves their interface.
 fn spawn_watcher(
-    by_ifindex: Arc<Mutex<Vec<(u32, mpsc::Sender<Input>)>>>,
+    by_ifindex: IfindexRoutes,
 ) -> anyhow::Result<JoinHandle<()>> {
     let mut stream = halo_sys::NetEventStream::subscribe().context("subscribing to netlink")?;
     Ok(tokio::spawn(async move {
