@@ -36,6 +36,6 @@ mod wait;
 pub use child::SpawnedChild;
 pub use inspect::{addresses, has_address, link_mac, neigh_mac};
 pub use lan::{Lan, HOST_IFNAME};
-pub use netns::{reap_stale_namespaces, Netns};
+pub use netns::{enter_netns, reap_stale_namespaces, spawn_in_netns, Netns};
 pub use root::require_root;
 pub use wait::wait_until;

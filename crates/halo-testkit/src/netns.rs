@@ -79,24 +79,7 @@ impl Netns {
     /// Starts `cmd` inside the namespace with stdout and stderr appended to `log_path`. The returned guard kills
     /// the process when dropped (and the namespace's own drop kills whatever is left).
     pub fn spawn(&self, cmd: &[&str], log_path: impl AsRef<Path>) -> anyhow::Result<SpawnedChild> {
-        let Some((program, args)) = cmd.split_first() else {
-            bail!("spawn: empty command");
-        };
-        let log_path = log_path.as_ref().to_path_buf();
-        let log = File::options()
-            .create(true)
-            .append(true)
-            .open(&log_path)
-            .with_context(|| format!("opening log {}", log_path.display()))?;
-        let child = Command::new("ip")
-            .args(["netns", "exec", &self.name, program])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()
-            .with_context(|| format!("spawning {cmd:?} in {}", self.name))?;
-        Ok(SpawnedChild::new(child, log_path))
+        spawn_in_netns(&self.name, cmd, log_path)
     }
 
     /// Runs `f` on a new thread that first joined this namespace (`setns(CLONE_NEWNET)`), and returns its
@@ -107,12 +90,10 @@ impl Netns {
         F: FnOnce() -> R + Send,
         R: Send,
     {
-        let path = format!("/run/netns/{}", self.name);
-        let ns_file = File::open(&path).with_context(|| format!("opening {path}"))?;
+        let name = self.name.clone();
         std::thread::scope(|scope| {
             let worker = scope.spawn(move || -> anyhow::Result<R> {
-                setns(&ns_file, CloneFlags::CLONE_NEWNET)
-                    .context("setns into the test namespace")?;
+                enter_netns(&name)?;
                 Ok(f())
             });
             match worker.join() {
@@ -198,4 +179,41 @@ pub(crate) fn run_checked(cmd: &mut Command) -> anyhow::Result<String> {
         );
     }
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// Moves the calling thread into the named network namespace (`setns(CLONE_NEWNET)`) for the rest of
+/// its life. Use it at the start of a thread spawned for that purpose.
+pub fn enter_netns(name: &str) -> anyhow::Result<()> {
+    let path = format!("/run/netns/{name}");
+    let ns_file = File::open(&path).with_context(|| format!("opening {path}"))?;
+    setns(&ns_file, CloneFlags::CLONE_NEWNET).context("setns into the namespace")?;
+    Ok(())
+}
+
+/// Starts `cmd` in the named namespace (`ip netns exec`), stdout and stderr appended to `log_path`;
+/// the child is killed when the returned guard drops. [`Netns::spawn`] for code that holds only the
+/// namespace's name (a supervisor thread, say).
+pub fn spawn_in_netns(
+    name: &str,
+    cmd: &[&str],
+    log_path: impl AsRef<Path>,
+) -> anyhow::Result<SpawnedChild> {
+    let Some((program, args)) = cmd.split_first() else {
+        bail!("spawn: empty command");
+    };
+    let log_path = log_path.as_ref().to_path_buf();
+    let log = File::options()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .with_context(|| format!("opening log {}", log_path.display()))?;
+    let child = Command::new("ip")
+        .args(["netns", "exec", name, program])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()
+        .with_context(|| format!("spawning {cmd:?} in {name}"))?;
+    Ok(SpawnedChild::new(child, log_path))
 }

@@ -20,7 +20,9 @@ fn init_logging(filter: Option<&str>) {
         .map(str::to_string)
         .or_else(|| std::env::var("HALO_LOG").ok())
         .unwrap_or_else(|| "info".to_string());
+    use std::io::IsTerminal;
     let _ = tracing_subscriber::fmt()
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_target(false)
         .try_init();

@@ -425,9 +425,7 @@ async fn read_loop(socket: Arc<VrrpSocket>, routes: Routes, board: StatusBoard, 
 }
 
 /// Watches netlink: tells instances when their link changes or an address leaves their interface.
-fn spawn_watcher(
-    by_ifindex: IfindexRoutes,
-) -> anyhow::Result<JoinHandle<()>> {
+fn spawn_watcher(by_ifindex: IfindexRoutes) -> anyhow::Result<JoinHandle<()>> {
     let mut stream = halo_sys::NetEventStream::subscribe().context("subscribing to netlink")?;
     Ok(tokio::spawn(async move {
         while let Some(ev) = stream.next().await {
