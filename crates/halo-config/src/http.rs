@@ -482,7 +482,8 @@ pub enum MatchKind {
     PrefixNoRegex,
     /// `location ~ re`: case-sensitive regex, tried in configuration order.
     Regex,
-    /// `location ~* re`: case-insensitive regex.
+    /// `location ~* re`: case-insensitive regex (TOML `"regex_ci"`).
+    #[serde(rename = "regex_ci")]
     RegexCaseInsensitive,
 }
 
@@ -670,18 +671,25 @@ pub enum NextUpstreamWhen {
     /// Empty or malformed response head.
     InvalidHeader,
     /// Upstream answered 500.
+    #[serde(rename = "http_500")]
     Http500,
     /// Upstream answered 502.
+    #[serde(rename = "http_502")]
     Http502,
     /// Upstream answered 503.
+    #[serde(rename = "http_503")]
     Http503,
     /// Upstream answered 504.
+    #[serde(rename = "http_504")]
     Http504,
     /// Upstream answered 403 (never counts as a server failure).
+    #[serde(rename = "http_403")]
     Http403,
     /// Upstream answered 404 (never counts as a server failure).
+    #[serde(rename = "http_404")]
     Http404,
     /// Upstream answered 429.
+    #[serde(rename = "http_429")]
     Http429,
     /// Also retry POST/LOCK/PATCH after they were sent.
     NonIdempotent,

@@ -9,8 +9,9 @@ use toml::Spanned;
 
 /// Loads a native `halo.toml`.
 ///
-/// Reports every TOML syntax error at once; then the first schema error (unknown key, wrong
-/// type) with its position; then every semantic error (ranges, references, protocol rules).
+/// Reports every TOML syntax error at once; else every schema error (unknown key, wrong type;
+/// the first of each section and of each list element such as one `[[vrrp.instance]]`); else
+/// every semantic error (ranges, references, protocol rules). All with `line:col`.
 pub fn load_native(path: &Path) -> LoadResult {
     let bytes = std::fs::read(path).map_err(|e| {
         vec![Diagnostic::error(
@@ -37,7 +38,18 @@ pub fn load_native_str(text: &str, path: &Path) -> LoadResult {
     let config: Config = match toml::from_str(text) {
         Ok(c) => c,
         Err(e) => {
-            diags.push(toml_error(text, path, &e));
+            // serde stops at the first error; look at each section and list element on its
+            // own to report all of them.
+            let mut errors = schema_errors(&doc);
+            if errors.is_empty() {
+                errors.push(e);
+            }
+            let mut seen = std::collections::HashSet::new();
+            for e in errors {
+                if seen.insert((e.span().map(|s| s.start), e.message().to_string())) {
+                    diags.push(toml_error(text, path, &e));
+                }
+            }
             return diags.finish(None);
         }
     };
@@ -99,7 +111,8 @@ pub(crate) fn http_path(at: &str) -> FieldPath {
     path
 }
 
-/// Byte offset where the value at `path` starts (or the deepest ancestor found).
+/// Byte offset of the value at `path` (a scalar's own text, else its key), or of the deepest
+/// ancestor found.
 fn span_of(table: &DeTable<'_>, path: &[Seg]) -> Option<usize> {
     let mut best = None;
     let mut current: Option<&Spanned<DeValue<'_>>> = None;
@@ -110,20 +123,99 @@ fn span_of(table: &DeTable<'_>, path: &[Seg]) -> Option<usize> {
                 .iter()
                 .find(|(key, _)| key.get_ref().as_ref() == k.as_str())
                 .map(|(key, v)| {
-                    best = Some(key.span().start);
+                    let scalar = !matches!(v.get_ref(), DeValue::Table(_) | DeValue::Array(_));
+                    best = Some(if scalar {
+                        v.span().start
+                    } else {
+                        key.span().start
+                    });
                     v
                 }),
-            (Seg::Index(i), _, Some(DeValue::Array(a))) => a.get(*i),
+            (Seg::Index(i), _, Some(DeValue::Array(a))) => a.get(*i).inspect(|v| {
+                best = Some(v.span().start);
+            }),
             _ => None,
         };
         let Some(next) = next else { break };
-        if !matches!(seg, Seg::Key(_)) || best.is_none() {
-            best = Some(next.span().start);
-        }
         current_table = next.get_ref().as_table();
         current = Some(next);
     }
     best
+}
+
+/// Schema errors of every section and every element of the main arrays, each deserialized
+/// alone (with the spans of the whole document).
+fn schema_errors(doc: &Spanned<DeTable<'_>>) -> Vec<toml::de::Error> {
+    use crate::http::{HttpConfig, ServerBlock, UpstreamConfig};
+    use crate::vrrp::{SyncGroup, TrackFile, VrrpConfig, VrrpInstance, VrrpScript};
+    let mut errors = Vec::new();
+    let root = Spanned::new(doc.span(), DeValue::Table(doc.get_ref().clone()));
+    check::<Config>(&without(&root, &["vrrp", "http", "admin"]), &mut errors);
+    let table = doc.get_ref();
+    if let Some(vrrp) = get(table, "vrrp") {
+        let arrays = ["instance", "script", "track_file", "sync_group"];
+        check::<VrrpConfig>(&without(vrrp, &arrays), &mut errors);
+        if let Some(t) = vrrp.get_ref().as_table() {
+            each::<VrrpInstance>(get(t, "instance"), &mut errors);
+            each::<VrrpScript>(get(t, "script"), &mut errors);
+            each::<TrackFile>(get(t, "track_file"), &mut errors);
+            each::<SyncGroup>(get(t, "sync_group"), &mut errors);
+        }
+    }
+    if let Some(http) = get(table, "http") {
+        check::<HttpConfig>(&without(http, &["upstreams", "servers"]), &mut errors);
+        if let Some(t) = http.get_ref().as_table() {
+            each::<UpstreamConfig>(get(t, "upstreams"), &mut errors);
+            each::<ServerBlock>(get(t, "servers"), &mut errors);
+        }
+    }
+    if let Some(admin) = get(table, "admin") {
+        check::<crate::AdminConfig>(admin, &mut errors);
+    }
+    errors.sort_by_key(|e| e.span().map_or(0, |s| s.start));
+    errors
+}
+
+fn get<'a, 'i>(table: &'a DeTable<'i>, key: &str) -> Option<&'a Spanned<DeValue<'i>>> {
+    table
+        .iter()
+        .find(|(k, _)| k.get_ref().as_ref() == key)
+        .map(|(_, v)| v)
+}
+
+/// `value` with the array-valued `keys` removed (they are checked element by element).
+fn without<'i>(value: &Spanned<DeValue<'i>>, keys: &[&str]) -> Spanned<DeValue<'i>> {
+    let Some(table) = value.get_ref().as_table() else {
+        return value.clone();
+    };
+    let mut kept = DeTable::new();
+    for (k, v) in table.iter() {
+        let is_array = matches!(v.get_ref(), DeValue::Array(_));
+        if !(is_array && keys.contains(&k.get_ref().as_ref())) {
+            kept.insert(k.clone(), v.clone());
+        }
+    }
+    Spanned::new(value.span(), DeValue::Table(kept))
+}
+
+fn check<T: serde::de::DeserializeOwned>(
+    value: &Spanned<DeValue<'_>>,
+    errors: &mut Vec<toml::de::Error>,
+) {
+    if let Err(e) = T::deserialize(toml::de::ValueDeserializer::from(value.clone())) {
+        errors.push(e);
+    }
+}
+
+fn each<T: serde::de::DeserializeOwned>(
+    value: Option<&Spanned<DeValue<'_>>>,
+    errors: &mut Vec<toml::de::Error>,
+) {
+    if let Some(DeValue::Array(items)) = value.map(Spanned::get_ref) {
+        for item in items.iter() {
+            check::<T>(item, errors);
+        }
+    }
 }
 
 fn toml_error(text: &str, path: &Path, e: &toml::de::Error) -> Diagnostic {
@@ -167,7 +259,15 @@ mod tests {
             .iter()
             .find(|d| d.message.contains("virtual router id 0"))
             .unwrap();
-        assert_eq!((e.line, e.col), (4, 1), "{e}");
+        assert_eq!((e.line, e.col), (4, 8), "{e}");
+    }
+
+    #[test]
+    fn schema_errors_of_every_instance_at_once() {
+        let text = "[[vrrp.instance]]\nname = \"A\"\ninterface = \"eth0\"\nvrid = 300\n\n[[vrrp.instance]]\nname = \"B\"\ninterface = \"eth0\"\nvrid = 2\nadvert_interval = \"soon\"\n\n[admin]\nsockett = \"x\"\n";
+        let errors = load_native_str(text, Path::new("h.toml")).unwrap_err();
+        let lines: Vec<u32> = errors.iter().map(|d| d.line).collect();
+        assert_eq!(lines, vec![4, 10, 13], "{errors:#?}");
     }
 
     #[test]
@@ -176,5 +276,20 @@ mod tests {
         let errors = load_native_str(text, Path::new("h.toml")).unwrap_err();
         assert!(errors.len() >= 2, "{errors:?}");
         assert!(errors.iter().all(|d| d.line > 0));
+    }
+}
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any text: the native loader returns diagnostics, never panics.
+        #[test]
+        fn random_text_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+            let text = String::from_utf8_lossy(&bytes);
+            let _ = load_native_str(&text, Path::new("fuzz.toml"));
+        }
     }
 }

@@ -30,6 +30,7 @@ fn nginx_options() -> NginxImportOptions {
         prefix: PathBuf::from("/etc/nginx"),
         conf_dir: None,
         path_map: vec![(PathBuf::from("/etc/nginx"), seed())],
+        resolve_names: false,
     }
 }
 
@@ -121,6 +122,12 @@ fn seed_keepalived_master_imports_with_keepalived_semantics() {
     assert!(warning_on(&warnings, 14, "no delay"), "{warnings:#?}");
     assert!(warning_on(&warnings, 8, "host name"), "{warnings:#?}");
     assert!(warning_on(&warnings, 29, "keeps it"), "{warnings:#?}");
+    // Recipients and a server but no smtp_alert: keepalived would send nothing; halo alerts.
+    assert!(vi.smtp_alert);
+    assert!(
+        warning_on(&warnings, 3, "keepalived would send no mail"),
+        "{warnings:#?}"
+    );
     for w in &warnings {
         assert!(w.file.ends_with("keepalived.conf"), "{w}");
     }

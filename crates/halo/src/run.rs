@@ -57,7 +57,7 @@ async fn serve(opts: RunOptions, config: Config) -> anyhow::Result<()> {
     let mut vrrp = if config.vrrp.instances.is_empty() {
         None
     } else {
-        Some(VrrpRuntime::start(config.vrrp.clone(), board.clone(), None).await?)
+        Some(VrrpRuntime::start(config.vrrp.clone(), board.clone()).await?)
     };
     if let Some(p) = &opts.pid_file {
         std::fs::write(p, format!("{}\n", std::process::id()))
@@ -98,7 +98,7 @@ async fn serve(opts: RunOptions, config: Config) -> anyhow::Result<()> {
                                     tracing::error!("reload of the VRRP side failed: {e:#}");
                                 }
                             }
-                            (None, false) => match VrrpRuntime::start(new.vrrp.clone(), board.clone(), None).await {
+                            (None, false) => match VrrpRuntime::start(new.vrrp.clone(), board.clone()).await {
                                 Ok(v) => vrrp = Some(v),
                                 Err(e) => tracing::error!("starting VRRP on reload failed: {e:#}"),
                             },

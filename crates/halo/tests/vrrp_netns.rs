@@ -731,3 +731,62 @@ fn sighup_reload_keeps_unchanged_instances() {
     .unwrap();
     wait_sole_holder(&lan, &HOSTS, vip(), "lb1", Duration::from_secs(3)).unwrap();
 }
+
+/// SMTP alerts reach a real SMTP server (aiosmtpd) once per transition, with keepalived's subject.
+#[test]
+fn smtp_alert_per_transition() {
+    if !require_root("smtp_alert_per_transition") {
+        return;
+    }
+    let lan = lan("smtp");
+    let s = Scratch::new("smtp");
+    let _sink = lan
+        .host("cl")
+        .spawn(
+            &[
+                "/usr/bin/python3",
+                "-u",
+                "-m",
+                "aiosmtpd",
+                "-n",
+                "-l",
+                "198.18.0.10:2525",
+                "-c",
+                "aiosmtpd.handlers.Debugging",
+            ],
+            s.path("sink.log"),
+        )
+        .unwrap();
+    halo_testkit::wait_until(Duration::from_secs(5), Duration::from_millis(20), || {
+        lan.host("cl")
+            .exec(&["ss", "-ltn", "sport = :2525"])
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("2525"))
+    })
+    .expect("SMTP sink did not start");
+    let mut c = KaConf::new(3, 150, "0.1", "198.18.0.100/24");
+    c.extra_top = "global_defs {\n    router_id LB_TEST\n    notification_email {\n        ops@example.test\n    }\n    \
+                   notification_email_from halo@example.test\n    smtp_server 198.18.0.10 2525\n    smtp_connect_timeout 5\n}\n"
+        .into();
+    c.extra_instance = "    smtp_alert\n".into();
+    let n = start_halo(lan.host("lb1"), &s, "lb1", &c.render());
+    let subjects = || -> Vec<String> {
+        std::fs::read_to_string(s.path("sink.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.starts_with("Subject:"))
+            .map(str::to_string)
+            .collect()
+    };
+    halo_testkit::wait_until(Duration::from_secs(10), Duration::from_millis(20), || {
+        subjects().len() >= 2
+    })
+    .unwrap_or_else(|_| panic!("alerts received: {:?}", subjects()));
+    assert_eq!(
+        subjects(),
+        [
+            "Subject: [LB_TEST] VRRP Instance VI_1 - Entering BACKUP state",
+            "Subject: [LB_TEST] VRRP Instance VI_1 - Entering MASTER state"
+        ]
+    );
+    assert_eq!(instance_state(&n.state_file).as_deref(), Some("MASTER"));
+}

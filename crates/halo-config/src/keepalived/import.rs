@@ -96,10 +96,35 @@ pub(crate) fn import(nodes: &[Node], diags: &mut Vec<Diagnostic>) -> Imported {
             other => imp.warn(node, format!("unknown keepalived keyword \"{other}\"; ignored")),
         }
     }
-    for node in instance_nodes {
+    let explicit_alert = defaults.smtp_alert.is_some()
+        || instance_nodes.iter().any(|n| {
+            n.block
+                .as_ref()
+                .is_some_and(|b| b.iter().any(|c| c.name == "smtp_alert"))
+        });
+    for node in &instance_nodes {
         let index = vrrp.instances.len();
         if let Some(instance) = imp.instance(node, index, &vrrp.global, &defaults) {
             vrrp.instances.push(instance);
+        }
+    }
+    // A configuration that names recipients and a mail server but never says `smtp_alert` sends no
+    // mail under keepalived (alerts default to off): plainly not what its author meant. halo sends
+    // the alerts, and says so.
+    if !explicit_alert
+        && !vrrp.global.notification_email.is_empty()
+        && vrrp.global.smtp_server.is_some()
+        && !vrrp.instances.is_empty()
+    {
+        for inst in &mut vrrp.instances {
+            inst.smtp_alert = true;
+        }
+        if let Some(node) = nodes.iter().find(|n| n.name == "global_defs") {
+            imp.warn(
+                node,
+                "notification_email and smtp_server are set but no smtp_alert: keepalived would send no mail; \
+                 halo sends an alert on every transition (write `smtp_alert off` to stop it)",
+            );
         }
     }
     Imported {

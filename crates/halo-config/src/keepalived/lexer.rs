@@ -48,9 +48,11 @@ pub(crate) struct Token {
     pub(crate) pos: Pos,
 }
 
-/// Splits `text` (the contents of `file`) into tokens; never panics.
-pub(crate) fn tokenize(text: &str, file: &Arc<Path>) -> Result<Vec<Token>, Diagnostic> {
+/// Splits `text` (the contents of `file`) into tokens, with the lexical errors found (an
+/// unterminated quote ends at the end of its line, and tokenizing goes on); never panics.
+pub(crate) fn tokenize(text: &str, file: &Arc<Path>) -> (Vec<Token>, Vec<Diagnostic>) {
     let mut tokens = Vec::new();
+    let mut errors = Vec::new();
     for (line_index, line) in text.split('\n').enumerate() {
         let line_no = u32::try_from(line_index + 1).unwrap_or(u32::MAX);
         let chars: Vec<char> = line.chars().collect();
@@ -103,9 +105,11 @@ pub(crate) fn tokenize(text: &str, file: &Arc<Path>) -> Result<Vec<Token>, Diagn
                             i += 1;
                         }
                         if !closed {
-                            return Err(pos_at(open)
-                                .error(format!("unterminated {quote}-quoted string"))
-                                .expected(format!("a closing {quote} on the same line")));
+                            errors.push(
+                                pos_at(open)
+                                    .error(format!("unterminated {quote}-quoted string"))
+                                    .expected(format!("a closing {quote} on the same line")),
+                            );
                         }
                     } else if c.is_whitespace() || c == '{' || c == '}' || c == '#' || c == '!' {
                         break;
@@ -125,7 +129,7 @@ pub(crate) fn tokenize(text: &str, file: &Arc<Path>) -> Result<Vec<Token>, Diagn
             pos: pos_at(chars.len()),
         });
     }
-    Ok(tokens)
+    (tokens, errors)
 }
 
 fn unescape(c: char) -> char {
@@ -203,13 +207,8 @@ fn expand(path: &Path, depth: usize, out: &mut Vec<Token>, diags: &mut Vec<Diagn
         }
     };
     let file: Arc<Path> = Arc::from(path);
-    let tokens = match tokenize(&text, &file) {
-        Ok(t) => t,
-        Err(d) => {
-            diags.push(d);
-            return;
-        }
-    };
+    let (tokens, errors) = tokenize(&text, &file);
+    diags.extend(errors);
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let mut iter = tokens.into_iter().peekable();
     let mut at_line_start = true;
@@ -408,7 +407,7 @@ mod tests {
     fn words(text: &str) -> Vec<String> {
         let file: Arc<Path> = Arc::from(Path::new("t.conf"));
         tokenize(text, &file)
-            .unwrap()
+            .0
             .into_iter()
             .filter_map(|t| match t.kind {
                 TokenKind::Word(w) => Some(w),
@@ -436,11 +435,20 @@ mod tests {
     }
 
     #[test]
+    fn every_unterminated_quote_is_reported() {
+        let file: Arc<Path> = Arc::from(Path::new("t.conf"));
+        let (tokens, errors) = tokenize("a \"x\nb 'y\nc\n", &file);
+        let lines: Vec<u32> = errors.iter().map(|e| e.line).collect();
+        assert_eq!(lines, vec![1, 2]);
+        assert!(tokens.iter().any(|t| t.kind == TokenKind::Word("c".into())));
+    }
+
+    #[test]
     fn blocks_nest_and_one_line_blocks_close() {
         let file: Arc<Path> = Arc::from(Path::new("t.conf"));
         let mut diags = Vec::new();
         let nodes = parse(
-            tokenize("a {\n b 1\n c { d }\n}\ne\n{\nf\n}\n", &file).unwrap(),
+            tokenize("a {\n b 1\n c { d }\n}\ne\n{\nf\n}\n", &file).0,
             &mut diags,
         );
         assert!(diags.is_empty(), "{diags:?}");
@@ -449,5 +457,41 @@ mod tests {
         assert_eq!(a[0].name, "b");
         assert_eq!(a[1].block.as_ref().unwrap()[0].name, "d");
         assert_eq!(nodes[1].block.as_ref().unwrap()[0].name, "f");
+    }
+}
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any bytes: tokenizing and building the tree never panic (smoltcp-style codec rule).
+        #[test]
+        fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let text = String::from_utf8_lossy(&bytes);
+            let file: Arc<Path> = Arc::from(Path::new("fuzz.conf"));
+            let (tokens, mut diags) = tokenize(&text, &file);
+            let nodes = parse(tokens, &mut diags);
+            let _ = super::super::import::import(&nodes, &mut diags);
+        }
+
+        /// Keepalived-shaped text reaches deeper into the parser and importer.
+        #[test]
+        fn config_shaped_text_never_panics(parts in proptest::collection::vec(prop_oneof![
+            Just("{"), Just("}"), Just("\n"), Just(" "), Just("\""), Just("'"), Just("!"), Just("#"),
+            Just("vrrp_instance"), Just("VI_1"), Just("virtual_router_id"), Just("priority"),
+            Just("advert_int"), Just("0.5"), Just("300"), Just("virtual_ipaddress"), Just("1.2.3.4/33"),
+            Just("track_script"), Just("weight"), Just("-254"), Just("global_defs"), Just("vrrp_strict"),
+            Just("authentication"), Just("auth_type"), Just("PASS"), Just("auth_pass"), Just("interface"),
+            Just("vrrp_script"), Just("script"), Just("vrrp_sync_group"), Just("group"), Just("\\"),
+        ], 0..200)) {
+            let text: String = parts.concat();
+            let file: Arc<Path> = Arc::from(Path::new("fuzz.conf"));
+            let (tokens, mut diags) = tokenize(&text, &file);
+            let nodes = parse(tokens, &mut diags);
+            let imported = super::super::import::import(&nodes, &mut diags);
+            let _ = crate::vrrp_validate::validate(&imported.vrrp, &crate::field_path::FieldPath::root("vrrp"));
+        }
     }
 }

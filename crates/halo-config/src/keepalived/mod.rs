@@ -9,7 +9,8 @@ pub(crate) use lexer::{read_text, text_from_bytes};
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::native::{semantic_issues, to_diagnostic};
 use crate::{Config, LoadResult};
-use std::path::Path;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
 
 /// Imports a keepalived.conf (and the files it `include`s, relative to the including file's
 /// directory as keepalived does). The result has no HTTP side.
@@ -18,6 +19,12 @@ pub fn import_keepalived(path: &Path) -> LoadResult {
     let tokens = lexer::tokenize_file_with_includes(path, &mut raw);
     let nodes = lexer::parse(tokens, &mut raw);
     let imported = import::import(&nodes, &mut raw);
+    // A problem the importer already reported on a line is not reported again by validation.
+    let reported: HashSet<(PathBuf, u32)> = raw
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| (d.file.clone(), d.line))
+        .collect();
     let mut diags = Diagnostics::default();
     diags.extend(raw);
     let config = Config {
@@ -38,7 +45,11 @@ pub fn import_keepalived(path: &Path) -> LoadResult {
             Some(pos) => to_diagnostic(&pos.file, pos.line, pos.col, issue),
             None => to_diagnostic(path, 0, 0, issue),
         };
-        diags.push(diagnostic);
+        if !(diagnostic.is_error()
+            && reported.contains(&(diagnostic.file.clone(), diagnostic.line)))
+        {
+            diags.push(diagnostic);
+        }
     }
     diags.finish(Some(config))
 }

@@ -87,6 +87,8 @@ pub(crate) struct Paths<'a> {
     pub(crate) prefix: PathBuf,
     pub(crate) conf_dir: PathBuf,
     pub(crate) rules: &'a super::include::PathRules<'a>,
+    /// Resolve host names in `listen` and `proxy_pass` now, as nginx does at start.
+    pub(crate) resolve_names: bool,
 }
 
 pub(crate) struct Importer<'a> {
@@ -696,11 +698,14 @@ impl Importer<'_> {
             }
         }
         if page.codes.is_empty() {
-            self.err(
-                &node.pos,
-                "invalid number of arguments in \"error_page\" directive",
-                Some("at least one status code"),
-            );
+            // Codes that were there but invalid are already reported.
+            if codes.iter().all(|a| a.text.starts_with('=')) {
+                self.err(
+                    &node.pos,
+                    "invalid number of arguments in \"error_page\" directive",
+                    Some("at least one status code"),
+                );
+            }
             return None;
         }
         if page.uri.starts_with('@') {
@@ -774,6 +779,7 @@ impl Importer<'_> {
     fn http(&mut self, node: &Node) -> HttpConfig {
         let mut http = HttpConfig::default();
         let mut scope = Scope::default();
+        self.record("http".to_owned(), &node.pos);
         let block = self.block(node);
         // Upstreams may be defined after the proxy_pass that names them.
         for child in block {
@@ -911,12 +917,6 @@ impl Importer<'_> {
             if let Some(server) = self.server(child, index, &scope) {
                 http.servers.push(server);
             }
-        }
-        if http.servers.is_empty() {
-            self.diags.push(
-                node.pos
-                    .warning("http has no server block: halo will not listen for HTTP"),
-            );
         }
         http
     }
@@ -1221,6 +1221,14 @@ impl Importer<'_> {
                 None => (text.to_owned(), None),
             }
         };
+        if host.contains(':') {
+            self.err(
+                pos,
+                format!("IPv6 address \"{text}\" in \"{directive}\" needs brackets"),
+                Some("[ADDRESS]:PORT"),
+            );
+            return None;
+        }
         if host.is_empty() {
             self.err(
                 pos,
@@ -1396,7 +1404,7 @@ impl Importer<'_> {
                 .map_or(hp.clone(), |p| format!("0.0.0.0:{p}"));
             match hp.parse::<SocketAddr>() {
                 Ok(sa) => sa,
-                Err(_) => match hp.to_socket_addrs().ok().and_then(|mut a| a.next()) {
+                Err(_) => match self.resolve(&hp) {
                     Some(sa) => sa,
                     None => {
                         self.err(
@@ -1637,6 +1645,8 @@ impl Importer<'_> {
             _ => None,
         };
         let defaults = Location::default();
+        // Fields the HTTP model may gain later take their defaults.
+        #[allow(clippy::needless_update)]
         let mut loc = Location {
             match_kind,
             path,
@@ -1680,6 +1690,7 @@ impl Importer<'_> {
             access_log: None,
             add_header: effective.add_header.clone().unwrap_or_default(),
             error_page: None,
+            ..Location::default()
         };
         if let Some(rules) = &scope.limit_conn {
             for (k, (_, pos)) in rules.iter().enumerate() {
@@ -1703,6 +1714,14 @@ impl Importer<'_> {
             loc.error_page = Some(pages.iter().map(|(p, _)| p.clone()).collect());
         }
         Some(loc)
+    }
+
+    /// The first address of `host:port`, if names may be resolved and it resolves.
+    fn resolve(&self, host_port: &str) -> Option<SocketAddr> {
+        if !self.paths.resolve_names {
+            return None;
+        }
+        host_port.to_socket_addrs().ok().and_then(|mut a| a.next())
     }
 
     /// `proxy_pass http://UPSTREAM[/uri]` or `http://HOST[:PORT][/uri]`. A name that is no
@@ -1748,14 +1767,15 @@ impl Importer<'_> {
             .trim_matches(|c| c == '[' || c == ']')
             .parse::<IpAddr>()
             .is_ok();
-        if !is_ip
-            && host_port
-                .to_socket_addrs()
-                .map_or(true, |mut a| a.next().is_none())
-        {
+        if !is_ip && self.resolve(&host_port).is_none() {
+            let why = if self.paths.resolve_names {
+                ""
+            } else {
+                " (name resolution is off)"
+            };
             self.err(
                 &arg.pos,
-                format!("host not found in upstream \"{host}\""),
+                format!("host not found in upstream \"{host}\"{why}"),
                 Some("the name of an upstream block, or a resolvable HOST[:PORT]"),
             );
             return None;

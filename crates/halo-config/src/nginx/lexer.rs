@@ -415,3 +415,56 @@ mod tests {
         assert_eq!(block[1].name, "server_name");
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn known(name: &str) -> bool {
+        super::super::directives::is_known(name)
+    }
+
+    proptest! {
+        /// Any bytes: tokenizing and building the tree never panic.
+        #[test]
+        fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let text = String::from_utf8_lossy(&bytes);
+            let file: Arc<Path> = Arc::from(Path::new("fuzz.conf"));
+            if let Ok(tokens) = tokenize(&text, &file) {
+                let mut diags = Vec::new();
+                let _ = parse(&tokens, &known, &mut diags);
+            }
+        }
+
+        /// nginx-shaped text through the tokenizer, the tree and the importer.
+        #[test]
+        fn config_shaped_text_never_panics(parts in proptest::collection::vec(prop_oneof![
+            Just("{"), Just("}"), Just(";"), Just("\n"), Just(" "), Just("\""), Just("'"), Just("#"),
+            Just("\\"), Just("$"), Just("${"), Just("http"), Just("server"), Just("location"), Just("="),
+            Just("~*"), Just("/"), Just("upstream"), Just("u"), Just("listen"), Just("80x"), Just("[::1]:"),
+            Just("proxy_pass"), Just("http://u"), Just("http://1.2.3.4:8080/x"), Just("limit_conn"),
+            Just("limit_conn_zone"), Just("zone=z:10m"), Just("error_page"), Just("404"), Just("=200"),
+            Just("return"), Just("301"), Just("add_header"), Just("access_log"), Just("off"),
+            Just("ip_hash"), Just("weight=0"), Just("max_fails=x"), Just("auth_basic"), Just("events"),
+            Just("worker_connections"), Just("map"), Just("if"),
+        ], 0..200)) {
+            let text: String = parts.concat();
+            let file: Arc<Path> = Arc::from(Path::new("/nonexistent/fuzz.conf"));
+            if let Ok(tokens) = tokenize(&text, &file) {
+                let mut diags = Vec::new();
+                let nodes = parse(&tokens, &known, &mut diags);
+                let rules = super::super::include::PathRules { conf_dir: "/nonexistent".into(), path_map: &[] };
+                let imported = super::super::import::import(&nodes, super::super::import::Paths {
+                    prefix: "/nonexistent".into(),
+                    conf_dir: "/nonexistent".into(),
+                    rules: &rules,
+                    resolve_names: false,
+                });
+                if let Some(http) = imported.http {
+                    let _ = http.validate();
+                }
+            }
+        }
+    }
+}

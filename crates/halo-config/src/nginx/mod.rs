@@ -30,6 +30,10 @@ pub struct NginxImportOptions {
     /// "examples/seed")` reads `/etc/nginx/conf.d/x.conf` from `examples/seed/conf.d/x.conf`.
     /// Paths written into the [`Config`] (roots, logs) are mapped the same way.
     pub path_map: Vec<(PathBuf, PathBuf)>,
+    /// Resolve host names of `listen` and `proxy_pass` while importing, as nginx does when it
+    /// starts ([`import_nginx`] does). When false, a name that is no upstream is an error
+    /// (useful offline and in tests).
+    pub resolve_names: bool,
 }
 
 /// Imports an nginx.conf with `prefix` as nginx's `-p` prefix. The result has no VRRP side.
@@ -38,6 +42,7 @@ pub fn import_nginx(path: &Path, prefix: &Path) -> LoadResult {
         path,
         &NginxImportOptions {
             prefix: prefix.to_path_buf(),
+            resolve_names: true,
             ..NginxImportOptions::default()
         },
     )
@@ -66,6 +71,7 @@ pub fn import_nginx_with(path: &Path, options: &NginxImportOptions) -> LoadResul
             prefix: options.prefix.clone(),
             conf_dir,
             rules: &rules,
+            resolve_names: options.resolve_names,
         },
     );
     raw.extend(imported.diags);

@@ -44,7 +44,8 @@ pub struct InstanceIo {
     pub board: StatusBoard,
     /// Prefix length per virtual address.
     pub prefix_len: BTreeMap<IpAddr, u8>,
-    pub on_transition: Option<super::TransitionHook>,
+    /// SMTP alerts, when the instance has `smtp_alert`.
+    pub alerts: Option<super::alerts::Alerter>,
 }
 
 /// Runs the instance until it is shut down or its input channel closes.
@@ -90,8 +91,8 @@ pub async fn run(mut engine: Instance, mut io: InstanceIo, mut rx: mpsc::Receive
                         priority: engine.effective_priority(),
                     });
                 }
-                if let Some(cb) = &io.on_transition {
-                    cb(&engine.config().name, *from, *to, reason);
+                if let Some(a) = &io.alerts {
+                    a.transition(&engine.config().name, *to);
                 }
             }
             perform(&mut io, &mut send_errors, action).await;

@@ -4,6 +4,7 @@
 //! dispatches datagrams by VRID. Each instance runs on its own task (see [`instance_task`]). A netlink
 //! watcher tells instances when their interface goes down or one of their addresses disappears.
 
+pub mod alerts;
 pub mod instance_task;
 pub mod mapping;
 pub mod status;
@@ -26,9 +27,6 @@ use crate::notify::{Notifier, NotifyEvent, NotifyHooks, NotifyState, Scope};
 use instance_task::{Input, InstanceIo};
 use status::StatusBoard;
 use tracking::Checks;
-
-/// Called on every transition (instance name, from, to, reason): used for SMTP alerts and tests.
-pub type TransitionHook = Arc<dyn Fn(&str, State, State, &str) + Send + Sync>;
 
 type Routes = Arc<Mutex<HashMap<u8, mpsc::Sender<Input>>>>;
 
@@ -63,7 +61,7 @@ pub struct VrrpRuntime {
     by_ifindex: IfindexRoutes,
     watcher: JoinHandle<()>,
     groups: Vec<JoinHandle<()>>,
-    on_transition: Option<TransitionHook>,
+    alerts: Option<alerts::Alerter>,
 }
 
 impl Drop for VrrpRuntime {
@@ -114,11 +112,7 @@ fn fingerprint(cfg: &VrrpConfig, inst: &VrrpInstance) -> String {
 
 impl VrrpRuntime {
     /// Starts every instance of `config`. Needs a tokio runtime and CAP_NET_RAW + CAP_NET_ADMIN.
-    pub async fn start(
-        config: VrrpConfig,
-        board: StatusBoard,
-        on_transition: Option<TransitionHook>,
-    ) -> anyhow::Result<VrrpRuntime> {
+    pub async fn start(config: VrrpConfig, board: StatusBoard) -> anyhow::Result<VrrpRuntime> {
         let addresses = Arc::new(AddressManager::new().context("opening rtnetlink")?);
         let by_ifindex: IfindexRoutes = Arc::default();
         let watcher = spawn_watcher(by_ifindex.clone())?;
@@ -132,7 +126,7 @@ impl VrrpRuntime {
             by_ifindex,
             watcher,
             groups: Vec::new(),
-            on_transition,
+            alerts: None,
         };
         rt.apply(config).await?;
         Ok(rt)
@@ -161,6 +155,9 @@ impl VrrpRuntime {
             }
         }
         self.checks.sync(&config);
+        if config.global != self.config.global || self.alerts.is_none() {
+            self.alerts = alerts::Alerter::spawn(&config.global);
+        }
         for g in self.groups.drain(..) {
             g.abort();
         }
@@ -356,7 +353,11 @@ impl VrrpRuntime {
             group_events: group_tx,
             board: self.board.clone(),
             prefix_len,
-            on_transition: self.on_transition.clone(),
+            alerts: if inst.smtp_alert {
+                self.alerts.clone()
+            } else {
+                None
+            },
         };
         if !iface.is_up() {
             let _ = tx.send(Input::Link { up: false }).await;
