@@ -790,3 +790,51 @@ fn smtp_alert_per_transition() {
     );
     assert_eq!(instance_state(&n.state_file).as_deref(), Some("MASTER"));
 }
+
+/// The native TOML configuration with nothing but the essentials: halo's defaults (VRRPv3, 100 ms
+/// adverts) give a crash takeover in well under a second.
+#[test]
+fn native_toml_defaults_fail_over_in_under_half_a_second() {
+    if !require_root("native_toml_defaults_fail_over_in_under_half_a_second") {
+        return;
+    }
+    let lan = lan("native");
+    let s = Scratch::new("native");
+    let toml = |prio: u8| {
+        format!(
+            "[[vrrp.instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\nvrid = 51\npriority = {prio}\n\
+             virtual_ipaddress = [{{ addr = \"198.18.0.100\", prefix_len = 24 }}]\n"
+        )
+    };
+    let start = |host: &str, name: &str, prio: u8| {
+        let conf = s.write(&format!("{name}.toml"), &toml(prio));
+        let state = s.path(&format!("{name}.state.json"));
+        let child = lan
+            .host(host)
+            .spawn(
+                &[
+                    halo_bin(),
+                    "run",
+                    "--config",
+                    conf.to_str().unwrap(),
+                    "--state-file",
+                    state.to_str().unwrap(),
+                ],
+                s.path(&format!("{name}.log")),
+            )
+            .unwrap();
+        Node {
+            child,
+            state_file: state,
+        }
+    };
+    let n1 = start("lb1", "lb1", 150);
+    let _n2 = start("lb2", "lb2", 100);
+    wait_sole_holder(&lan, &HOSTS, vip(), "lb1", Duration::from_secs(3)).unwrap();
+    let t0 = crash_host(&lan, "lb1");
+    drop(n1);
+    wait_sole_holder(&lan, &["lb2"], vip(), "lb2", Duration::from_secs(2)).unwrap();
+    let took = t0.elapsed();
+    eprintln!("native defaults, crash takeover: {took:?}");
+    assert!(took <= Duration::from_millis(461), "took {took:?}");
+}
