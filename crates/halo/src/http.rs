@@ -54,10 +54,10 @@ impl HttpSide {
         }
     }
 
-    /// Whether the proxy is serving (for VRRP tracking); `true` when there is no HTTP side.
-    #[allow(dead_code)]
-    pub fn healthy(&self) -> bool {
-        self.proxy.as_ref().is_none_or(|p| p.healthy())
+    /// Whether the proxy serves (every listener's accept loop runs), for VRRP tracking; `None` when
+    /// this node has no HTTP side.
+    pub fn health(&self) -> Option<bool> {
+        self.proxy.as_ref().map(|p| p.healthy())
     }
 
     pub async fn shutdown(&mut self, graceful: bool, deadline: Duration) {

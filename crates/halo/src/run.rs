@@ -3,7 +3,6 @@
 //! gracefully (VRRP hands over, then the proxy drains), SIGUSR1 reopens log files.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -15,6 +14,9 @@ use crate::config_source::{load, load_or_report, print_diagnostics};
 use crate::http::HttpSide;
 use crate::vrrp::status::StatusBoard;
 use crate::vrrp::VrrpRuntime;
+
+/// How often the proxy's health is handed to VRRP tracking.
+const PROXY_HEALTH_EVERY: Duration = Duration::from_millis(200);
 
 /// How long SIGQUIT lets in-flight requests finish.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(30);
@@ -57,7 +59,7 @@ async fn serve(opts: RunOptions, config: Config) -> anyhow::Result<()> {
     let mut vrrp = if config.vrrp.instances.is_empty() {
         None
     } else {
-        Some(VrrpRuntime::start(config.vrrp.clone(), board.clone()).await?)
+        Some(VrrpRuntime::start(config.vrrp.clone(), board.clone(), http.health()).await?)
     };
     if let Some(p) = &opts.pid_file {
         std::fs::write(p, format!("{}\n", std::process::id()))
@@ -75,8 +77,14 @@ async fn serve(opts: RunOptions, config: Config) -> anyhow::Result<()> {
     let mut int = signal(SignalKind::interrupt())?;
     let mut quit = signal(SignalKind::quit())?;
     let mut usr1 = signal(SignalKind::user_defined1())?;
+    let mut health_tick = tokio::time::interval(PROXY_HEALTH_EVERY);
     loop {
         tokio::select! {
+            _ = health_tick.tick() => {
+                if let (Some(v), Some(h)) = (vrrp.as_mut(), http.health()) {
+                    v.set_proxy_healthy(h);
+                }
+            }
             _ = hup.recv() => {
                 tracing::info!("SIGHUP: reloading the configuration");
                 match load(&opts.source) {
@@ -98,7 +106,7 @@ async fn serve(opts: RunOptions, config: Config) -> anyhow::Result<()> {
                                     tracing::error!("reload of the VRRP side failed: {e:#}");
                                 }
                             }
-                            (None, false) => match VrrpRuntime::start(new.vrrp.clone(), board.clone()).await {
+                            (None, false) => match VrrpRuntime::start(new.vrrp.clone(), board.clone(), http.health()).await {
                                 Ok(v) => vrrp = Some(v),
                                 Err(e) => tracing::error!("starting VRRP on reload failed: {e:#}"),
                             },
@@ -140,6 +148,3 @@ async fn stop(vrrp: &mut Option<VrrpRuntime>, http: &mut HttpSide, graceful: boo
     }
     http.shutdown(graceful, DRAIN_DEADLINE).await;
 }
-
-#[allow(dead_code)]
-fn _assert_send(_: Arc<()>) {}

@@ -112,7 +112,12 @@ fn fingerprint(cfg: &VrrpConfig, inst: &VrrpInstance) -> String {
 
 impl VrrpRuntime {
     /// Starts every instance of `config`. Needs a tokio runtime and CAP_NET_RAW + CAP_NET_ADMIN.
-    pub async fn start(config: VrrpConfig, board: StatusBoard) -> anyhow::Result<VrrpRuntime> {
+    /// `proxy_healthy` is `Some` when this node also runs the proxy: every instance then tracks it.
+    pub async fn start(
+        config: VrrpConfig,
+        board: StatusBoard,
+        proxy_healthy: Option<bool>,
+    ) -> anyhow::Result<VrrpRuntime> {
         let addresses = Arc::new(AddressManager::new().context("opening rtnetlink")?);
         let by_ifindex: IfindexRoutes = Arc::default();
         let watcher = spawn_watcher(by_ifindex.clone())?;
@@ -128,6 +133,9 @@ impl VrrpRuntime {
             groups: Vec::new(),
             alerts: None,
         };
+        if let Some(h) = proxy_healthy {
+            rt.checks.set_proxy_healthy(h);
+        }
         rt.apply(config).await?;
         Ok(rt)
     }
@@ -372,6 +380,12 @@ impl VrrpRuntime {
             task,
             tracker,
         })
+    }
+
+    /// Reports whether halo's own proxy serves (its listeners run). Instances track it like a
+    /// `vrrp_script` of weight 0: a node whose proxy stopped goes FAULT and hands the VIP over.
+    pub fn set_proxy_healthy(&mut self, healthy: bool) {
+        self.checks.set_proxy_healthy(healthy);
     }
 
     /// Stops every instance: masters send a priority-0 advert and remove their addresses.

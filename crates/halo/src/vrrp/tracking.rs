@@ -42,6 +42,9 @@ pub struct Checks {
     scripts: HashMap<String, (VrrpScript, watch::Receiver<CheckValue>, JoinHandle<()>)>,
     files: HashMap<String, (TrackFile, watch::Receiver<CheckValue>, JoinHandle<()>)>,
     interfaces: HashMap<String, (watch::Receiver<CheckValue>, JoinHandle<()>)>,
+    /// halo's own proxy, when the node runs one: every instance tracks it with weight 0, so a node
+    /// whose listeners stopped goes FAULT and gives the VIP away (the seed's `chk_nginx`, built in).
+    proxy: Option<watch::Sender<CheckValue>>,
 }
 
 impl Drop for Checks {
@@ -109,9 +112,34 @@ impl Checks {
         }
     }
 
+    /// Reports the health of halo's own proxy (see `proxy`); the first call makes every instance
+    /// started afterwards track it.
+    pub fn set_proxy_healthy(&mut self, healthy: bool) {
+        let v = up_down(healthy);
+        match &self.proxy {
+            Some(tx) => {
+                tx.send_if_modified(|cur| {
+                    let changed = *cur != v;
+                    *cur = v;
+                    changed
+                });
+            }
+            None => self.proxy = Some(watch::channel(v).0),
+        }
+    }
+
     /// Starts the aggregator of one instance: it sends `Input::Tracking` now and on every change.
     pub fn track(&self, inst: &VrrpInstance, to: mpsc::Sender<Input>) -> JoinHandle<()> {
         let mut inputs: Vec<(Tracked, watch::Receiver<CheckValue>)> = Vec::new();
+        if let Some(tx) = &self.proxy {
+            inputs.push((
+                Tracked {
+                    weight: 0,
+                    reverse: false,
+                },
+                tx.subscribe(),
+            ));
+        }
         for t in &inst.track_script {
             if let Some((def, rx, _)) = self.scripts.get(&t.name) {
                 let weight = t.weight.unwrap_or(def.weight);
@@ -326,5 +354,26 @@ mod tests {
             (0, false)
         );
         assert!(combine([(t(1), CheckValue::Number(-254))].into_iter()).1);
+    }
+
+    /// The built-in proxy check: an instance goes FAULT while halo's own proxy does not serve.
+    #[tokio::test]
+    async fn proxy_health_is_tracked_with_weight_zero() {
+        let mut checks = Checks::default();
+        checks.set_proxy_healthy(true);
+        let inst = VrrpInstance::new("VI_1", "eth0", 51);
+        let (tx, mut rx) = mpsc::channel(8);
+        let _h = checks.track(&inst, tx);
+        async fn next(rx: &mut mpsc::Receiver<Input>) -> Option<(i32, bool)> {
+            match tokio::time::timeout(Duration::from_secs(2), rx.recv()).await {
+                Ok(Some(Input::Tracking { delta, fault })) => Some((delta, fault)),
+                _ => None,
+            }
+        }
+        assert_eq!(next(&mut rx).await, Some((0, false)));
+        checks.set_proxy_healthy(false);
+        assert_eq!(next(&mut rx).await, Some((0, true)));
+        checks.set_proxy_healthy(true);
+        assert_eq!(next(&mut rx).await, Some((0, false)));
     }
 }
