@@ -34,7 +34,13 @@ fn scratch(tag: &str) -> PathBuf {
 #[test]
 fn check_accepts_the_seed_files_and_prints_warnings_with_positions() {
     let out = halo()
-        .args(["check", "--nginx", &seed("nginx.conf"), "--path-map", &path_map()])
+        .args([
+            "check",
+            "--nginx",
+            &seed("nginx.conf"),
+            "--path-map",
+            &path_map(),
+        ])
         .args(["--keepalived", &seed("keepalived.conf")])
         .output()
         .unwrap();
@@ -69,7 +75,10 @@ fn check_fails_with_file_line_and_every_error() {
             "no error at line {line}: {stderr}"
         );
     }
-    assert!(stderr.contains("vrrp_version 3") || stderr.contains("VRRPv3"), "{stderr}");
+    assert!(
+        stderr.contains("vrrp_version 3") || stderr.contains("VRRPv3"),
+        "{stderr}"
+    );
     // `-t` is accepted as in nginx.
     let out = halo()
         .args(["check", "-t", "--keepalived", f.to_str().unwrap()])
@@ -83,20 +92,37 @@ fn check_fails_with_file_line_and_every_error() {
 fn import_writes_toml_that_checks_and_reimports_identically() {
     let d = scratch("import");
     let out = halo()
-        .args(["import", "--nginx", &seed("nginx.conf"), "--path-map", &path_map()])
+        .args([
+            "import",
+            "--nginx",
+            &seed("nginx.conf"),
+            "--path-map",
+            &path_map(),
+        ])
         .args(["--keepalived", &seed("keepalived.conf")])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let toml = String::from_utf8(out.stdout).unwrap();
-    assert!(toml.contains("[[vrrp.instance]]") && toml.contains("ip_hash"), "{toml}");
+    assert!(
+        toml.contains("[[vrrp.instance]]") && toml.contains("ip_hash"),
+        "{toml}"
+    );
     let f = d.join("halo.toml");
     std::fs::write(&f, &toml).unwrap();
     let out = halo()
         .args(["check", "--config", f.to_str().unwrap()])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let again = halo()
         .args(["import", "--config", f.to_str().unwrap()])
         .output()
