@@ -5,7 +5,7 @@
 use std::future::Future as _;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
@@ -58,6 +58,11 @@ pub(crate) enum ClientBodyError {
     TooLarge,
 }
 
+/// [`ClientBody::cut`]: the body exceeded `client_max_body_size`.
+pub(crate) const CUT_TOO_LARGE: u8 = 1;
+/// [`ClientBody::cut`]: `client_body_timeout` expired.
+pub(crate) const CUT_TIMEOUT: u8 = 2;
+
 /// The client's request body on its way upstream, with `client_body_timeout` between reads
 /// and `client_max_body_size` for bodies without Content-Length.
 #[derive(Debug)]
@@ -67,8 +72,9 @@ pub(crate) struct ClientBody {
     timer: IdleTimer,
     limit: u64,
     received: u64,
-    /// Set when the body was cut for size or time, so the handler answers 413/408.
-    pub cut: Arc<AtomicBool>,
+    /// Set when the body was cut ([`CUT_TOO_LARGE`] or [`CUT_TIMEOUT`]), so the handler
+    /// answers 413/408 instead of blaming the upstream.
+    pub cut: Arc<AtomicU8>,
 }
 
 impl ClientBody {
@@ -79,7 +85,7 @@ impl ClientBody {
             timer: IdleTimer::default(),
             limit,
             received: 0,
-            cut: Arc::new(AtomicBool::new(false)),
+            cut: Arc::new(AtomicU8::new(0)),
         }
     }
 }
@@ -108,7 +114,7 @@ impl Body for RequestBody {
                 if let Some(data) = frame.data_ref() {
                     body.received += data.len() as u64;
                     if body.limit > 0 && body.received > body.limit {
-                        body.cut.store(true, Ordering::Relaxed);
+                        body.cut.store(CUT_TOO_LARGE, Ordering::Relaxed);
                         return Poll::Ready(Some(Err(Box::new(ClientBodyError::TooLarge))));
                     }
                 }
@@ -119,7 +125,7 @@ impl Body for RequestBody {
             Poll::Ready(None) => Poll::Ready(None),
             Poll::Pending => {
                 ready!(body.timer.poll_expired(cx, body.timeout));
-                body.cut.store(true, Ordering::Relaxed);
+                body.cut.store(CUT_TIMEOUT, Ordering::Relaxed);
                 Poll::Ready(Some(Err(Box::new(ClientBodyError::Timeout))))
             }
         }

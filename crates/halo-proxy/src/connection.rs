@@ -44,18 +44,22 @@ pub(crate) struct ConnTrack {
     pub requests: AtomicU64,
     /// Connection serial number (`$connection`).
     pub serial: u64,
+    /// 1 + [`clock_ms`] when a write to the client started to block; 0 while writes proceed.
+    write_blocked_since: AtomicU64,
 }
 
 impl ConnTrack {
     fn new(counters: Arc<Counters>, serial: u64) -> Self {
         counters.active.fetch_add(1, Ordering::Relaxed);
-        counters.reading.fetch_add(1, Ordering::Relaxed);
+        // Like nginx, a connection that has not sent a byte yet counts as Waiting.
+        counters.waiting.fetch_add(1, Ordering::Relaxed);
         ConnTrack {
             counters,
-            phase: AtomicU8::new(READING),
+            phase: AtomicU8::new(WAITING),
             since_ms: AtomicU64::new(clock_ms()),
             requests: AtomicU64::new(0),
             serial,
+            write_blocked_since: AtomicU64::new(0),
         }
     }
 
@@ -113,6 +117,8 @@ impl Drop for ConnTrack {
 pub(crate) struct TrackedIo {
     stream: TcpStream,
     track: Arc<ConnTrack>,
+    /// Bytes hyper had read but not used when the connection was parked; served first.
+    prefix: bytes::Bytes,
 }
 
 impl AsyncRead for TrackedIo {
@@ -122,6 +128,12 @@ impl AsyncRead for TrackedIo {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        if !this.prefix.is_empty() {
+            let n = this.prefix.len().min(buf.remaining());
+            buf.put_slice(&this.prefix.split_to(n));
+            this.track.bytes_arrived();
+            return Poll::Ready(Ok(()));
+        }
         let before = buf.filled().len();
         let result = Pin::new(&mut this.stream).poll_read(cx, buf);
         if matches!(result, Poll::Ready(Ok(()))) && buf.filled().len() > before {
@@ -131,20 +143,45 @@ impl AsyncRead for TrackedIo {
     }
 }
 
+impl TrackedIo {
+    /// `send_timeout` bookkeeping: remember when writing started to block.
+    fn note_write<T>(&self, result: &Poll<T>) {
+        let blocked = &self.track.write_blocked_since;
+        match result {
+            Poll::Pending => {
+                if blocked.load(Ordering::Relaxed) == 0 {
+                    blocked.store(clock_ms() + 1, Ordering::Relaxed);
+                }
+            }
+            Poll::Ready(_) => {
+                if blocked.load(Ordering::Relaxed) != 0 {
+                    blocked.store(0, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+}
+
 impl AsyncWrite for TrackedIo {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+        let this = self.get_mut();
+        let result = Pin::new(&mut this.stream).poll_write(cx, buf);
+        this.note_write(&result);
+        result
     }
     fn poll_write_vectored(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
+        let this = self.get_mut();
+        let result = Pin::new(&mut this.stream).poll_write_vectored(cx, bufs);
+        this.note_write(&result);
+        result
     }
     fn is_write_vectored(&self) -> bool {
         self.stream.is_write_vectored()
@@ -193,6 +230,32 @@ pub(crate) const RUNNING: u8 = 0;
 pub(crate) const GRACEFUL: u8 = 1;
 pub(crate) const HARD: u8 = 2;
 
+/// Idle time after which a keepalive connection gives its HTTP buffers back: hyper keeps an
+/// 8 KiB read and an 8 KiB write buffer per connection; a parked connection only waits for
+/// readability (nginx likewise frees request buffers of idle keepalive connections,
+/// `ngx_http_set_keepalive`).
+const PARK_AFTER: Duration = Duration::from_millis(50);
+
+/// The timeouts a connection watches.
+#[derive(Debug, Clone, Copy)]
+struct Timeouts {
+    header: Duration,
+    keepalive: Duration,
+    send: Duration,
+    /// The watchdog wakes at least every `period`, so a phase change is noticed in time: a
+    /// timeout fires at most one period late.
+    period: Duration,
+}
+
+enum Driven {
+    Closed,
+    Parked(hyper::server::conn::http1::Parts<TokioIo<TrackedIo>, ConnService>),
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
 /// Serves one accepted connection until it closes.
 pub(crate) async fn serve(
     stream: TcpStream,
@@ -206,8 +269,22 @@ pub(crate) async fn serve(
     let local = stream.local_addr().unwrap_or(listen);
     let runtime = shared.runtime.load_full();
     let track = Arc::new(ConnTrack::new(shared.counters.clone(), serial));
-    let header_timeout = runtime.cfg.client_header_timeout;
-    let keepalive_timeout = runtime.cfg.keepalive_timeout;
+    let cfg = &runtime.cfg;
+    let keepalive_or_header = if cfg.keepalive_timeout.is_zero() {
+        cfg.client_header_timeout
+    } else {
+        cfg.keepalive_timeout
+    };
+    let timeouts = Timeouts {
+        header: cfg.client_header_timeout,
+        keepalive: cfg.keepalive_timeout,
+        send: cfg.send_timeout,
+        period: nonzero(
+            cfg.client_header_timeout
+                .min(cfg.send_timeout)
+                .min(keepalive_or_header),
+        ),
+    };
     let builder = runtime.http1.clone();
     let info = Arc::new(ConnInfo {
         peer,
@@ -216,62 +293,137 @@ pub(crate) async fn serve(
         track: track.clone(),
         accepted_with: runtime,
     });
-    let io = TrackedIo {
+    let mut io = TrackedIo {
         stream,
         track: track.clone(),
+        prefix: bytes::Bytes::new(),
     };
-    let service = ConnService {
+    let mut service = ConnService {
         shared: shared.clone(),
         info,
     };
-    let conn = builder
+    // A fresh connection waits for its first bytes without any HTTP state too (nginx allocates
+    // request buffers only once data arrives), within client_header_timeout.
+    let mut wait_limit = timeouts.header;
+    loop {
+        if io.prefix.is_empty() {
+            let idle_for = clock_ms().saturating_sub(track.since_ms.load(Ordering::Relaxed));
+            let left = Duration::from_millis(millis(wait_limit).saturating_sub(idle_for));
+            tokio::select! {
+                // peek, not readable(): tokio may report a fresh socket readable before any
+                // byte arrived. EOF (Ok(0)) also wakes us; hyper then sees the close.
+                peeked = io.stream.peek(&mut [0u8; 1]) => {
+                    if peeked.is_err() {
+                        return;
+                    }
+                }
+                () = tokio::time::sleep(left) => {
+                    Counters::bump(&shared.counters.timed_out);
+                    return;
+                }
+                _ = shutdown.changed() => return,
+            }
+            if *shutdown.borrow() != RUNNING {
+                return;
+            }
+        }
+        let driving = Box::pin(drive(
+            &builder,
+            io,
+            service,
+            &shared,
+            &track,
+            timeouts,
+            peer,
+            &mut shutdown,
+        ));
+        let parts = match driving.await {
+            Driven::Closed => return,
+            Driven::Parked(parts) => parts,
+        };
+        io = parts.io.into_inner();
+        service = parts.service;
+        io.prefix = parts.read_buf;
+        wait_limit = timeouts.keepalive;
+    }
+}
+
+/// Runs hyper on the connection until it closes, or parks it once idle long enough.
+#[allow(clippy::too_many_arguments)]
+async fn drive(
+    builder: &hyper::server::conn::http1::Builder,
+    io: TrackedIo,
+    service: ConnService,
+    shared: &Shared,
+    track: &ConnTrack,
+    timeouts: Timeouts,
+    peer: SocketAddr,
+    shutdown: &mut watch::Receiver<u8>,
+) -> Driven {
+    let mut conn = builder
         .serve_connection(TokioIo::new(io), service)
         .with_upgrades();
-    tokio::pin!(conn);
-    let first_check = tokio::time::Instant::now() + nonzero(header_timeout);
-    let sleep = tokio::time::sleep_until(first_check);
+    let mut shutting_down = *shutdown.borrow() != RUNNING;
+    if shutting_down {
+        Pin::new(&mut conn).graceful_shutdown();
+    }
+    let sleep = tokio::time::sleep(timeouts.period);
     tokio::pin!(sleep);
-    let mut shutting_down = false;
     loop {
         tokio::select! {
             biased;
-            result = conn.as_mut() => {
+            result = &mut conn => {
                 if let Err(error) = result {
+                    if error.is_parse() || error.is_parse_too_large() {
+                        // hyper answered 400/414/431 itself (framing, oversized head).
+                        Counters::bump(&shared.counters.rejected_malformed);
+                    }
                     tracing::debug!(%peer, %error, "client connection ended with an error");
                 }
-                break;
+                return Driven::Closed;
             }
             changed = shutdown.changed(), if !shutting_down => {
                 let state = if changed.is_ok() { *shutdown.borrow() } else { HARD };
                 if state == HARD {
-                    break;
+                    return Driven::Closed;
                 }
                 if state == GRACEFUL {
                     shutting_down = true;
-                    conn.as_mut().graceful_shutdown();
+                    Pin::new(&mut conn).graceful_shutdown();
                 }
             }
             () = &mut sleep => {
                 let now = clock_ms();
-                let since = track.since_ms.load(Ordering::Relaxed);
-                let limit = match track.phase.load(Ordering::Relaxed) {
-                    READING => Some(header_timeout),
-                    WAITING => Some(keepalive_timeout),
-                    _ => None,
+                let blocked = track.write_blocked_since.load(Ordering::Relaxed);
+                let phase = track.phase.load(Ordering::Relaxed);
+                let (since, limit) = match phase {
+                    READING => (track.since_ms.load(Ordering::Relaxed), Some(timeouts.header)),
+                    WAITING => (track.since_ms.load(Ordering::Relaxed), Some(timeouts.keepalive)),
+                    _ if blocked != 0 => (blocked - 1, Some(timeouts.send)),
+                    _ => (now, None),
                 };
-                match limit {
-                    Some(limit) => {
-                        let limit_ms = u64::try_from(limit.as_millis()).unwrap_or(u64::MAX);
-                        if now.saturating_sub(since) >= limit_ms {
-                            Counters::bump(&shared.counters.timed_out);
-                            tracing::debug!(%peer, "closing connection: client_header_timeout or keepalive_timeout expired");
-                            break;
-                        }
-                        let left = Duration::from_millis(limit_ms - now.saturating_sub(since));
-                        sleep.as_mut().reset(tokio::time::Instant::now() + left);
+                let elapsed = now.saturating_sub(since);
+                let mut next = timeouts.period;
+                if let Some(limit) = limit {
+                    let limit_ms = millis(limit);
+                    if elapsed >= limit_ms {
+                        Counters::bump(&shared.counters.timed_out);
+                        tracing::debug!(%peer, "closing connection: client_header_timeout, keepalive_timeout or send_timeout expired");
+                        return Driven::Closed;
                     }
-                    None => sleep.as_mut().reset(tokio::time::Instant::now() + nonzero(header_timeout)),
+                    next = next.min(Duration::from_millis(limit_ms - elapsed));
                 }
+                if phase == WAITING && blocked == 0 && !shutting_down {
+                    let park_ms = millis(PARK_AFTER);
+                    if elapsed >= park_ms {
+                        if let Some(parts) = conn.into_parts() {
+                            return Driven::Parked(parts);
+                        }
+                        return Driven::Closed;
+                    }
+                    next = next.min(Duration::from_millis(park_ms - elapsed));
+                }
+                sleep.as_mut().reset(tokio::time::Instant::now() + nonzero(next));
             }
         }
     }

@@ -16,8 +16,8 @@ use hyper_util::rt::TokioIo;
 use crate::body::{ClientBody, RequestBody, ResponseBody, ResponseKind, UpstreamBody};
 use crate::handler::RequestCtx;
 use crate::pool::{ConnectError, UpstreamConn};
-use crate::runtime::{LocationRt, ProxyPassRt, UpstreamRt};
-use crate::variables::{push_display, Var};
+use crate::runtime::{HeaderSource, LocationRt, ProxyPassRt, UpstreamRt};
+use crate::variables::push_display;
 
 /// A peer in use by one attempt; released into the balancer (passive health) when dropped.
 #[derive(Debug)]
@@ -39,6 +39,8 @@ impl Drop for PeerLease {
 /// one entry per attempt, joined with ", " as nginx does.
 #[derive(Debug, Default)]
 pub(crate) struct UpstreamReport {
+    /// Only filled when an access log will print it (saves formatting on the hot path).
+    pub enabled: bool,
     pub addr: String,
     pub status: String,
     pub response_time: String,
@@ -47,6 +49,9 @@ pub(crate) struct UpstreamReport {
 
 impl UpstreamReport {
     fn begin(&mut self, addr: std::net::SocketAddr) {
+        if !self.enabled {
+            return;
+        }
         for field in [
             &mut self.addr,
             &mut self.status,
@@ -61,6 +66,9 @@ impl UpstreamReport {
     }
 
     fn end(&mut self, status: Option<u16>, started: Instant, connect: Option<Duration>) {
+        if !self.enabled {
+            return;
+        }
         match status {
             Some(code) => push_display(&mut self.status, code),
             None => self.status.push_str("502"),
@@ -235,8 +243,14 @@ pub(crate) async fn forward(
                 lease.outcome = Outcome::Failed;
                 drop(lease);
                 if let Some(flag) = &cut_flag {
-                    if flag.load(Ordering::Relaxed) {
-                        return Err(ProxyFailure::ClientBody(StatusCode::PAYLOAD_TOO_LARGE));
+                    match flag.load(Ordering::Relaxed) {
+                        crate::body::CUT_TOO_LARGE => {
+                            return Err(ProxyFailure::ClientBody(StatusCode::PAYLOAD_TOO_LARGE))
+                        }
+                        crate::body::CUT_TIMEOUT => {
+                            return Err(ProxyFailure::ClientBody(StatusCode::REQUEST_TIMEOUT))
+                        }
+                        _ => {}
                     }
                 }
                 last_failure = failure_status(error.kind);
@@ -442,20 +456,15 @@ fn build_request(f: &mut Forwarding<'_>) -> Request<RequestBody> {
         headers.append(name.clone(), value.clone());
     }
     let mut scratch = String::new();
-    for (name, template) in &f.loc.set_headers {
-        let value = match template.as_constant() {
-            Some(text) => HeaderValue::from_str(text).ok(),
-            None => {
+    for (name, source) in &f.loc.set_headers {
+        let value = match source {
+            HeaderSource::Constant(value) => Some(value.clone()),
+            HeaderSource::ProxyHost => Some(f.pass.proxy_host.clone()),
+            HeaderSource::Template(template) => {
                 scratch.clear();
-                if template.uses(&Var::ProxyHost)
-                    && template.as_constant().is_none()
-                    && is_only_proxy_host(template)
-                {
-                    Some(f.pass.proxy_host.clone())
-                } else {
-                    template.render_into(ctx, &mut scratch);
-                    HeaderValue::from_str(&scratch).ok()
-                }
+                template.render_into(ctx, &mut scratch);
+                // from_bytes keeps obs-text (bytes >= 0x80) that from_str would refuse.
+                HeaderValue::from_bytes(scratch.as_bytes()).ok()
             }
         };
         if let Some(value) = value.filter(|v| !v.is_empty()) {
@@ -480,16 +489,15 @@ fn build_request(f: &mut Forwarding<'_>) -> Request<RequestBody> {
     request
 }
 
-fn is_only_proxy_host(template: &crate::variables::Template) -> bool {
-    let mut vars = template.vars();
-    matches!((vars.next(), vars.next()), (Some(Var::ProxyHost), None))
-}
-
 /// nginx: without a URI in proxy_pass the request URI goes as the client sent it; with one,
 /// the part of the normalised URI matching the location prefix is replaced by it.
 fn upstream_uri(ctx: &RequestCtx<'_>, pass: &ProxyPassRt, prefix_len: usize) -> Uri {
     let original = ctx.parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
     let Some(replacement) = &pass.uri else {
+        if ctx.parts.uri.scheme().is_none() && ctx.parts.uri.path_and_query().is_some() {
+            // origin-form already: reuse it (a cheap reference-counted clone).
+            return ctx.parts.uri.clone();
+        }
         return Uri::try_from(original).unwrap_or_else(|_| Uri::from_static("/"));
     };
     let rest = ctx.uri.get(prefix_len..).unwrap_or("");
@@ -559,7 +567,19 @@ fn rewrite_location(headers: &mut HeaderMap, f: &Forwarding<'_>) {
         };
         for (from, to) in &f.pass.redirects {
             if let Some(rest) = value.strip_prefix(from.as_str()) {
-                let mut rewritten = to.render(f.ctx);
+                let mut rewritten = String::new();
+                let replacement = to.render(f.ctx);
+                if replacement.starts_with('/') {
+                    // `absolute_redirect on` (nginx default): a relative Location gets the
+                    // scheme, the Host and a non-default port (ngx_http_header_filter).
+                    rewritten.push_str("http://");
+                    rewritten.push_str(f.ctx.host);
+                    let port = f.ctx.info.local.port();
+                    if port != 80 {
+                        push_display(&mut rewritten, format_args!(":{port}"));
+                    }
+                }
+                rewritten.push_str(&replacement);
                 rewritten.push_str(rest);
                 if let Ok(v) = HeaderValue::from_str(&rewritten) {
                     headers.insert(name.clone(), v);

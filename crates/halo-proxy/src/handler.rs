@@ -258,7 +258,7 @@ pub(crate) async fn handle(
         .and_then(|h| h.to_str().ok())
         .or_else(|| parts.uri.authority().map(|a| a.as_str()))
         .unwrap_or("");
-    let host_lc = host_without_port(raw_host).into_owned();
+    let host_lc = host_without_port(raw_host);
     let server = rt
         .listeners
         .get(&info.listen)
@@ -290,6 +290,9 @@ pub(crate) async fn handle(
             .find(&uri)
             .and_then(|m| server.locations.get(m.index).map(|l| (l, m.prefix_len))),
     };
+    report.enabled = routed
+        .location
+        .is_some_and(|(l, _)| !l.access_logs.is_empty());
     let has_body = !http_body::Body::is_end_stream(&body);
     let ctx = RequestCtx {
         info,
@@ -336,7 +339,12 @@ pub(crate) async fn handle(
         },
     };
 
-    if nth >= rt.cfg.keepalive_requests {
+    // A request whose body was not read completely leaves the connection unusable.
+    let unread_body = matches!(
+        response.status(),
+        StatusCode::REQUEST_TIMEOUT | StatusCode::PAYLOAD_TOO_LARGE
+    );
+    if nth >= rt.cfg.keepalive_requests || unread_body {
         close_connection(&mut response);
     }
     let logs = routed
@@ -368,24 +376,27 @@ async fn run_location(
     remote_user: &mut Option<String>,
 ) -> Result<Response<ResponseBody>, StatusCode> {
     let ip = ctx.info.peer.ip();
-    let binary = match ip {
-        std::net::IpAddr::V4(v4) => v4.octets().to_vec(),
-        std::net::IpAddr::V6(v6) => v6.octets().to_vec(),
-    };
-    let key_for = |kind: LimitKey, text: &mut Option<String>| -> Vec<u8> {
-        match kind {
-            LimitKey::BinaryRemoteAddr => binary.clone(),
-            LimitKey::RemoteAddr => text
-                .get_or_insert_with(|| ip.to_string())
-                .as_bytes()
-                .to_vec(),
-            LimitKey::Empty => Vec::new(),
+    let mut octets = [0u8; 16];
+    let binary: &[u8] = match ip {
+        std::net::IpAddr::V4(v4) => {
+            octets[..4].copy_from_slice(&v4.octets());
+            &octets[..4]
+        }
+        std::net::IpAddr::V6(v6) => {
+            octets = v6.octets();
+            &octets[..]
         }
     };
-    let mut text = None;
+    let key_for = |kind: LimitKey| -> Cow<'_, [u8]> {
+        match kind {
+            LimitKey::BinaryRemoteAddr => Cow::Borrowed(binary),
+            LimitKey::RemoteAddr => Cow::Owned(ip.to_string().into_bytes()),
+            LimitKey::Empty => Cow::Borrowed(&[]),
+        }
+    };
     // limit_conn (PREACCESS, after the head was read): every rule must pass.
     for (zone, limit, kind) in &loc.limit_conn {
-        let key = key_for(*kind, &mut text);
+        let key = key_for(*kind);
         match zone.try_acquire_owned(&key, *limit) {
             Some(permit) => permits.push(permit),
             None => {
@@ -398,7 +409,7 @@ async fn run_location(
     // limit_req: the longest delay of all rules applies; any reject rejects.
     let mut delay = std::time::Duration::ZERO;
     for (limiter, kind) in &loc.limit_req {
-        let key = key_for(*kind, &mut text);
+        let key = key_for(*kind);
         match limiter.check(Instant::now(), &key) {
             Verdict::Pass => {}
             Verdict::Delay(d) => delay = delay.max(d),
@@ -511,7 +522,7 @@ async fn serve_local(
             let path = static_files::file_path(root, alias.as_deref(), ctx.uri, prefix_len);
             let index = index.as_deref().unwrap_or(&ctx.server.index);
             match static_files::serve(rt, &ctx.parts.method, path, ctx.uri, index).await {
-                StaticResult::Found(response) => Ok(response),
+                StaticResult::Found(response) => Ok(*response),
                 StaticResult::Status(status) => Err(status),
                 StaticResult::AddSlash => {
                     let mut response = error_response(StatusCode::MOVED_PERMANENTLY);
@@ -619,7 +630,7 @@ fn add_headers(ctx: &RequestCtx<'_>, loc: &LocationRt, response: &mut Response<R
         if value.is_empty() {
             continue;
         }
-        if let Ok(value) = HeaderValue::from_str(&value) {
+        if let Ok(value) = HeaderValue::from_bytes(value.as_bytes()) {
             response.headers_mut().append(name.clone(), value);
         }
     }

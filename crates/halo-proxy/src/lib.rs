@@ -20,6 +20,7 @@ mod connection;
 mod error;
 mod forward;
 mod handler;
+mod health_check;
 mod listener;
 mod pool;
 mod routing;

@@ -127,15 +127,6 @@ impl PeerPool {
         }
         idle.push(Idle { conn, since: now });
     }
-
-    /// Number of idle connections (for tests and status).
-    #[cfg(test)]
-    pub fn idle_count(&self) -> usize {
-        self.idle
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
-    }
 }
 
 /// All peer pools, by address, surviving configuration reloads.

@@ -105,6 +105,45 @@ impl NextUpstream {
     }
 }
 
+/// A `proxy_set_header` value, precomputed as far as possible.
+#[derive(Debug)]
+pub(crate) enum HeaderSource {
+    /// No variables: built once.
+    Constant(HeaderValue),
+    /// Exactly `$proxy_host` (the default Host).
+    ProxyHost,
+    /// Rendered per request.
+    Template(Template),
+}
+
+impl HeaderSource {
+    fn new(template: Template) -> Self {
+        if let Some(text) = template.as_constant() {
+            if let Ok(value) = HeaderValue::from_str(text) {
+                return HeaderSource::Constant(value);
+            }
+        }
+        let only_proxy_host = {
+            let mut vars = template.vars();
+            matches!(
+                (vars.next(), vars.next()),
+                (Some(crate::variables::Var::ProxyHost), None)
+            )
+        };
+        if only_proxy_host && template.render(&NoVars).is_empty() {
+            return HeaderSource::ProxyHost;
+        }
+        HeaderSource::Template(template)
+    }
+}
+
+/// Renders only the literal parts (to tell `$proxy_host` from `x$proxy_host`).
+struct NoVars;
+
+impl crate::variables::VarSource for NoVars {
+    fn write_var(&self, _var: &crate::variables::Var, _out: &mut String) {}
+}
+
 /// Key of a limit zone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum LimitKey {
@@ -129,7 +168,7 @@ pub(crate) struct LocationRt {
     pub cfg: Location,
     pub action: ActionRt,
     /// proxy_set_header without empty values; Host included (default `$proxy_host`).
-    pub set_headers: Vec<(HeaderName, Template)>,
+    pub set_headers: Vec<(HeaderName, HeaderSource)>,
     /// Names whose client value must not be passed (all of proxy_set_header's names).
     pub override_names: Vec<HeaderName>,
     pub add_headers: Vec<(HeaderName, Template, bool)>,
@@ -371,12 +410,12 @@ impl Runtime {
             has_host |= header == http::header::HOST;
             override_names.push(header.clone());
             if !value.is_empty() {
-                set_headers.push((header, Template::parse(value)?));
+                set_headers.push((header, HeaderSource::new(Template::parse(value)?)));
             }
         }
         if !has_host {
             override_names.push(http::header::HOST);
-            set_headers.push((http::header::HOST, Template::parse("$proxy_host")?));
+            set_headers.push((http::header::HOST, HeaderSource::ProxyHost));
         }
         let mut add_headers = Vec::new();
         for header in &loc.add_header {

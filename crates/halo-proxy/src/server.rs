@@ -31,6 +31,13 @@ pub(crate) struct Shared {
     serial: AtomicU64,
 }
 
+impl Shared {
+    /// Not shutting down.
+    pub fn is_running(&self) -> bool {
+        *self.shutdown.borrow() == RUNNING
+    }
+}
+
 #[derive(Debug)]
 struct ListenerTask {
     handle: JoinHandle<()>,
@@ -70,6 +77,7 @@ impl Proxy {
             listeners.insert(addr, spawn_accept(socket, addr, shared.clone()));
         }
         let flusher = spawn_flusher(Arc::downgrade(&shared));
+        crate::health_check::spawn_all(&shared);
         tracing::info!(listeners = listeners.len(), "proxy started");
         Ok(Proxy {
             shared,
@@ -113,6 +121,7 @@ impl Proxy {
             keep
         });
         self.shared.pools.retain(&keep_peers);
+        crate::health_check::spawn_all(&self.shared);
         tracing::info!("configuration reloaded");
         Ok(())
     }
@@ -229,14 +238,10 @@ fn spawn_accept(socket: TcpListener, listen: SocketAddr, shared: Arc<Shared>) ->
                     Counters::bump(&shared.counters.handled);
                     let serial = shared.serial.fetch_add(1, Ordering::Relaxed);
                     let shutdown = shared.shutdown.subscribe();
-                    tokio::spawn(connection::serve(
-                        stream,
-                        peer,
-                        listen,
-                        shared.clone(),
-                        serial,
-                        shutdown,
-                    ));
+                    let fut =
+                        connection::serve(stream, peer, listen, shared.clone(), serial, shutdown);
+                    eprintln!("SIZE {}", std::mem::size_of_val(&fut));
+                    tokio::spawn(fut);
                 }
                 Err(error) => {
                     // EMFILE/ENFILE/ENOBUFS: back off briefly, like nginx disabling accept.

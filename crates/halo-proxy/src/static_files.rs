@@ -10,7 +10,7 @@ use crate::runtime::Runtime;
 
 /// Outcome of a static lookup.
 pub(crate) enum StaticResult {
-    Found(Response<ResponseBody>),
+    Found(Box<Response<ResponseBody>>),
     /// A directory requested without the trailing slash: redirect to `uri/`.
     AddSlash,
     Status(StatusCode),
@@ -105,5 +105,5 @@ pub(crate) async fn serve(
             headers.insert(header::LAST_MODIFIED, value);
         }
     }
-    StaticResult::Found(response)
+    StaticResult::Found(Box::new(response))
 }

@@ -175,13 +175,6 @@ impl Template {
         }
     }
 
-    /// Whether any part is `var`.
-    pub fn uses(&self, var: &Var) -> bool {
-        self.parts
-            .iter()
-            .any(|p| matches!(p, Part::Var(v) if v == var))
-    }
-
     /// The variables used, in order.
     pub fn vars(&self) -> impl Iterator<Item = &Var> {
         self.parts.iter().filter_map(|p| match p {

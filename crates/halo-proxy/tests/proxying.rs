@@ -1,0 +1,380 @@
+//! Proxying: balancing, retries (proxy_next_upstream), timeouts, headers, keepalive pool,
+//! WebSocket upgrades — against real backends on 127.0.0.1.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::*;
+use http::{Request, Response, StatusCode};
+use http_body_util::Full;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+fn one_upstream(
+    listen: std::net::SocketAddr,
+    servers: &[std::net::SocketAddr],
+    location: &str,
+    upstream_extra: &str,
+) -> String {
+    let servers: Vec<String> = servers
+        .iter()
+        .map(|a| format!("{{ address = \"{a}\" }}"))
+        .collect();
+    format!(
+        r#"
+[[upstreams]]
+name = "app"
+servers = [{}]
+{upstream_extra}
+
+[[servers]]
+listen = [{{ addr = "{listen}" }}]
+server_name = ["localhost"]
+
+[[servers.locations]]
+path = "/"
+action = {{ type = "proxy", pass = "http://app" }}
+{location}
+"#,
+        servers.join(", ")
+    )
+}
+
+#[tokio::test]
+async fn round_robin_spreads_requests_and_sets_nginx_headers() {
+    let a = backend("a").await;
+    let b = backend("b").await;
+    let listen = free_addr();
+    let location = r#"proxy_set_header = { X-Real-IP = "$remote_addr", X-Forwarded-For = "$proxy_add_x_forwarded_for" }"#;
+    let proxy = start(&one_upstream(listen, &[a.addr, b.addr], location, "")).await;
+    let mut client = Client::connect(listen).await;
+    let mut bodies = Vec::new();
+    for _ in 0..4 {
+        let req = Request::get("/x?y=1")
+            .header("host", "localhost")
+            .header("x-forwarded-for", "203.0.113.9")
+            .header("connection", "keep-alive, x-drop-me")
+            .header("x-drop-me", "1")
+            .header("te", "trailers")
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let reply = client.send(req).await;
+        assert_eq!(reply.status, StatusCode::OK);
+        bodies.push(reply.body);
+    }
+    assert_eq!(bodies, ["a", "b", "a", "b"]);
+    let seen = a.seen.lock().unwrap();
+    let (method, uri, headers) = &seen[0];
+    assert_eq!(method, "GET");
+    assert_eq!(uri, "/x?y=1");
+    // Default Host is $proxy_host, the upstream name (nginx `proxy_set_header Host $proxy_host`).
+    assert_eq!(headers["host"], "app");
+    assert_eq!(headers["x-real-ip"], "127.0.0.1");
+    assert_eq!(headers["x-forwarded-for"], "203.0.113.9, 127.0.0.1");
+    assert!(
+        headers.get("x-drop-me").is_none(),
+        "header listed in Connection must not be forwarded"
+    );
+    assert!(headers.get("te").is_none());
+    drop(seen);
+    assert_eq!(proxy.stats().requests, 4);
+}
+
+#[tokio::test]
+async fn host_header_variable_and_uri_replacement() {
+    let a = backend("a").await;
+    let listen = free_addr();
+    let text = format!(
+        r#"
+[[servers]]
+listen = [{{ addr = "{listen}" }}]
+[[servers.locations]]
+path = "/api/"
+action = {{ type = "proxy", pass = "http://{}/v2/" }}
+proxy_set_header = {{ Host = "$host" }}
+"#,
+        a.addr
+    );
+    let _proxy = start(&text).await;
+    let reply = Client::connect(listen)
+        .await
+        .get("Example.ORG:8080", "/api/users?id=3")
+        .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let seen = a.seen.lock().unwrap();
+    assert_eq!(seen[0].1, "/v2/users?id=3");
+    assert_eq!(seen[0].2["host"], "example.org");
+}
+
+#[tokio::test]
+async fn connection_refused_moves_to_next_server_and_marks_it_failed() {
+    let live = backend("live").await;
+    let dead = dead_addr();
+    let listen = free_addr();
+    let proxy = start(&one_upstream(listen, &[dead, live.addr], "", "")).await;
+    for _ in 0..4 {
+        let reply = get(listen, "/").await;
+        assert_eq!(reply.status, StatusCode::OK);
+        assert_eq!(reply.body, "live");
+    }
+    let status = proxy.upstream_status();
+    let app = &status.iter().find(|(n, _)| n == "app").unwrap().1;
+    assert!(
+        !app[0].available,
+        "dead server is out for fail_timeout: {app:?}"
+    );
+    assert_eq!(live.hits.load(Ordering::SeqCst), 4);
+}
+
+#[tokio::test]
+async fn all_servers_down_is_502() {
+    let listen = free_addr();
+    let _proxy = start(&one_upstream(listen, &[dead_addr(), dead_addr()], "", "")).await;
+    assert_eq!(get(listen, "/").await.status, StatusCode::BAD_GATEWAY);
+    // Both are now failed (max_fails=1): "no live upstreams" -> 502 without connecting.
+    assert_eq!(get(listen, "/").await.status, StatusCode::BAD_GATEWAY);
+}
+
+#[tokio::test]
+async fn read_timeout_is_504() {
+    let slow = backend_with(Arc::new(|_req| {
+        Box::pin(async {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            Response::new(Full::new(Bytes::from_static(b"late")))
+        })
+    }))
+    .await;
+    let listen = free_addr();
+    let _proxy = start(&one_upstream(
+        listen,
+        &[slow.addr],
+        r#"proxy_read_timeout = "200ms""#,
+        "",
+    ))
+    .await;
+    let started = std::time::Instant::now();
+    assert_eq!(get(listen, "/").await.status, StatusCode::GATEWAY_TIMEOUT);
+    assert!(started.elapsed() < Duration::from_secs(3));
+}
+
+#[tokio::test]
+async fn http_500_retried_only_when_listed() {
+    let bad = backend_status(500, "bad").await;
+    let good = backend("good").await;
+    let listen = free_addr();
+    let _proxy = start(&one_upstream(
+        listen,
+        &[bad.addr, good.addr],
+        r#"proxy_next_upstream = ["error", "timeout", "http_500"]"#,
+        "",
+    ))
+    .await;
+    let reply = get(listen, "/").await;
+    assert_eq!(
+        (reply.status, reply.body.as_str()),
+        (StatusCode::OK, "good")
+    );
+    assert_eq!(bad.hits.load(Ordering::SeqCst), 1);
+
+    let listen2 = free_addr();
+    let bad2 = backend_status(500, "bad").await;
+    let _proxy2 = start(&one_upstream(listen2, &[bad2.addr], "", "")).await;
+    let reply = get(listen2, "/").await;
+    assert_eq!(
+        (reply.status, reply.body.as_str()),
+        (StatusCode::INTERNAL_SERVER_ERROR, "bad")
+    );
+}
+
+#[tokio::test]
+async fn post_is_not_retried_after_it_was_sent() {
+    // Both backends accept, read the request and close without answering.
+    async fn closer() -> (std::net::SocketAddr, Arc<std::sync::atomic::AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let c = count.clone();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                c.fetch_add(1, Ordering::SeqCst);
+                let mut buf = [0u8; 1024];
+                let _ = s.read(&mut buf).await;
+            }
+        });
+        (addr, count)
+    }
+    let (a, a_count) = closer().await;
+    let (b, b_count) = closer().await;
+    let listen = free_addr();
+    let text = one_upstream(listen, &[a, b], "", "")
+        .replace(
+            &format!("\"{a}\" }}"),
+            &format!("\"{a}\", max_fails = 0 }}"),
+        )
+        .replace(
+            &format!("\"{b}\" }}"),
+            &format!("\"{b}\", max_fails = 0 }}"),
+        );
+    assert!(text.contains("max_fails = 0"), "{text}");
+    let _proxy = start(&text).await;
+    let req = Request::post("/")
+        .header("host", "localhost")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let reply = Client::connect(listen).await.send(req).await;
+    assert_eq!(reply.status, StatusCode::BAD_GATEWAY);
+    assert_eq!(
+        a_count.load(Ordering::SeqCst) + b_count.load(Ordering::SeqCst),
+        1,
+        "POST went to one server only"
+    );
+    // GET is retried on the other server.
+    let reply = get(listen, "/").await;
+    assert_eq!(reply.status, StatusCode::BAD_GATEWAY);
+    assert_eq!(
+        a_count.load(Ordering::SeqCst) + b_count.load(Ordering::SeqCst),
+        3
+    );
+}
+
+#[tokio::test]
+async fn upstream_connections_are_reused() {
+    let a = backend("a").await;
+    let listen = free_addr();
+    let _proxy = start(&one_upstream(listen, &[a.addr], "", "")).await;
+    let mut client = Client::connect(listen).await;
+    for _ in 0..10 {
+        assert_eq!(client.get("localhost", "/").await.status, StatusCode::OK);
+    }
+    assert_eq!(a.hits.load(Ordering::SeqCst), 10);
+    assert_eq!(
+        a.conns.load(Ordering::SeqCst),
+        1,
+        "one pooled upstream connection"
+    );
+}
+
+#[tokio::test]
+async fn stale_pooled_connection_is_replaced_transparently() {
+    // The backend closes every connection after one response (Connection: close is not sent,
+    // so the proxy pools it and finds it dead later).
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                let _ = s
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                    .await;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            });
+        }
+    });
+    let listen = free_addr();
+    let _proxy = start(&one_upstream(listen, &[addr], "", "")).await;
+    for _ in 0..5 {
+        let reply = get(listen, "/").await;
+        assert_eq!((reply.status, reply.body.as_str()), (StatusCode::OK, "ok"));
+        tokio::time::sleep(Duration::from_millis(40)).await;
+    }
+}
+
+#[tokio::test]
+async fn invalid_upstream_response_is_502() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf).await;
+            let _ = s.write_all(b"HTTP/9.9 banana\r\n\r\n").await;
+        }
+    });
+    let listen = free_addr();
+    let _proxy = start(&one_upstream(listen, &[addr], "", "")).await;
+    assert_eq!(get(listen, "/").await.status, StatusCode::BAD_GATEWAY);
+}
+
+#[tokio::test]
+async fn request_and_response_bodies_stream_through() {
+    let echo = backend_with(Arc::new(|req| {
+        Box::pin(async move {
+            use http_body_util::BodyExt;
+            let body = req.into_body().collect().await.unwrap().to_bytes();
+            Response::new(Full::new(body))
+        })
+    }))
+    .await;
+    let listen = free_addr();
+    let _proxy = start(&one_upstream(listen, &[echo.addr], "", "")).await;
+    let payload = "x".repeat(300_000);
+    let req = Request::put("/")
+        .header("host", "localhost")
+        .body(Full::new(Bytes::from(payload.clone())))
+        .unwrap();
+    let reply = Client::connect(listen).await.send(req).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.body, payload);
+    // Over the default client_max_body_size (1m): 413 before anything reaches the backend.
+    let hits = echo.hits.load(Ordering::SeqCst);
+    let req = Request::put("/")
+        .header("host", "localhost")
+        .body(Full::new(Bytes::from("y".repeat(2 << 20))))
+        .unwrap();
+    let reply = Client::connect(listen).await.send(req).await;
+    assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(echo.hits.load(Ordering::SeqCst), hits);
+}
+
+#[tokio::test]
+async fn websocket_upgrade_is_tunnelled() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                let n = s.read(&mut buf).await.unwrap();
+                let head = String::from_utf8_lossy(&buf[..n]).to_lowercase();
+                assert!(head.contains("upgrade: websocket"), "{head}");
+                assert!(head.contains("connection: upgrade"), "{head}");
+                s.write_all(b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n").await.unwrap();
+                loop {
+                    let n = s.read(&mut buf).await.unwrap_or(0);
+                    if n == 0 {
+                        break;
+                    }
+                    s.write_all(&buf[..n]).await.unwrap();
+                }
+            });
+        }
+    });
+    let listen = free_addr();
+    let _proxy = start(&one_upstream(listen, &[addr], "", "")).await;
+    let mut s = TcpStream::connect(listen).await.unwrap();
+    s.write_all(
+        b"GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(3), s.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    let head = String::from_utf8_lossy(&buf[..n]).to_string();
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    s.write_all(b"ping").await.unwrap();
+    let n = tokio::time::timeout(Duration::from_secs(3), s.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&buf[..n], b"ping");
+}
