@@ -374,7 +374,16 @@ impl Instance {
                 || !ours.iter().all(|a| advert.addresses.contains(a))
             {
                 c.drop_addr_list += 1;
-                tracing::info!(instance = %self.cfg.name, %src, "address list of advert differs from ours");
+                // Rate-limited: the 1st, 2nd, 4th, 8th... occurrence (a misconfigured peer repeats it
+                // every advert interval).
+                if c.drop_addr_list.is_power_of_two() {
+                    tracing::warn!(
+                        instance = %self.cfg.name,
+                        %src,
+                        count = c.drop_addr_list,
+                        "advert dropped: its address list differs from ours (another cluster on this VRID?)"
+                    );
+                }
                 return None;
             }
         }
@@ -424,7 +433,7 @@ impl Instance {
                 priority: advert.priority,
                 since,
             };
-            tracing::info!(instance = %self.cfg.name, %src, priority = advert.priority, "received lower priority advert - discarding");
+            tracing::debug!(instance = %self.cfg.name, %src, priority = advert.priority, "received lower priority advert - discarding");
         }
     }
 
@@ -481,7 +490,6 @@ impl Instance {
 
     fn transition(&mut self, to: State, reason: String) {
         let from = self.state;
-        tracing::info!(instance = %self.cfg.name, vrid = self.cfg.vrid, "{from} -> {to}: {reason}");
         self.state = to;
         self.actions
             .push_back(Action::StateChanged { from, to, reason });

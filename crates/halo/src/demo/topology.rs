@@ -29,10 +29,15 @@ const SEED_XUAD: &str = include_str!("../../../../examples/seed/conf.d/xuad.conf
 const SEED_KA_MASTER: &str = include_str!("../../../../examples/seed/keepalived.conf");
 const SEED_KA_BACKUP: &str = include_str!("../../../../examples/seed/keepalived-backup.conf");
 
-/// The seed's files with its addresses, interface and check script adapted to the namespaces.
+/// Where the demo's SMTP sink listens (in the client namespace), standing in for `mail.xuad.com`.
+pub const SMTP_PORT: u16 = 2525;
+
+/// The seed's files with its addresses, interface, mail server and check script adapted to the
+/// namespaces. (The seed's check script looks for an nginx process, which a halo node has not.)
 fn rewrite(text: &str) -> String {
     text.replace("192.168.2.", "198.18.2.")
         .replace("ens32", "eth0")
+        .replace("mail.xuad.com", &format!("{CLIENT} {SMTP_PORT}"))
         .replace("/etc/keepalived/nginx_pid.sh", "/bin/true")
 }
 
@@ -140,17 +145,24 @@ impl Drop for Supervised {
 
 /// Everything the demo built; dropping it removes it all.
 pub struct Topology {
+    /// A real SMTP server (Python's aiosmtpd) in the client namespace, when installed.
+    pub smtp_sink: Option<SpawnedChild>,
     pub balancers: Vec<Supervised>,
     pub webs: Vec<Supervised>,
     pub lan: Lan,
     pub dir: PathBuf,
+    /// Keep `dir` (the logs) when dropped: set when the tour fails, so that its message can point at them.
+    pub keep_logs: std::cell::Cell<bool>,
 }
 
 impl Drop for Topology {
     fn drop(&mut self) {
+        self.smtp_sink = None;
         self.balancers.clear();
         self.webs.clear();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if !self.keep_logs.get() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 
@@ -216,11 +228,14 @@ impl Topology {
                 ),
             )?;
         }
+        let smtp_sink = start_smtp_sink(lan.host("client"), &dir.join("smtp-sink.log"));
         let mut topo = Topology {
+            smtp_sink,
             balancers: Vec::new(),
             webs: Vec::new(),
             lan,
             dir: dir.clone(),
+            keep_logs: std::cell::Cell::new(false),
         };
         for web in ["web1", "web2"] {
             let ns_name = topo.lan.host(web).name().to_string();
@@ -297,4 +312,36 @@ fn spawn_in(ns: &str, bin: &Path, args: &[&str], log: &Path) -> anyhow::Result<S
     let mut cmd: Vec<&str> = vec![path(bin)];
     cmd.extend_from_slice(args);
     halo_testkit::spawn_in_netns(ns, &cmd, log)
+}
+
+/// Starts aiosmtpd (Debian python3-aiosmtpd) printing every message it receives, if it is installed.
+fn start_smtp_sink(ns: &Netns, log: &Path) -> Option<SpawnedChild> {
+    let python = "/usr/bin/python3";
+    let has = std::process::Command::new(python)
+        .args(["-c", "import aiosmtpd"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has {
+        println!("  (no python3-aiosmtpd: SMTP alerts go nowhere)");
+        return None;
+    }
+    let listen = format!("{CLIENT}:{SMTP_PORT}");
+    let child = ns
+        .spawn(
+            &[
+                python,
+                "-u",
+                "-m",
+                "aiosmtpd",
+                "-n",
+                "-l",
+                &listen,
+                "-c",
+                "aiosmtpd.handlers.Debugging",
+            ],
+            log,
+        )
+        .ok()?;
+    println!("  a real SMTP server (aiosmtpd) on {listen} receives the balancers' alerts.");
+    Some(child)
 }

@@ -233,8 +233,49 @@ pub fn run(topo: &Topology) -> anyhow::Result<()> {
     topo.lan.set_port_up(&serving, true)?;
     drop(prober);
 
+    // Alerts: one mail per VRRP transition to MASTER, BACKUP or FAULT on either balancer.
+    if topo.smtp_sink.is_some() {
+        let transitions = || -> usize {
+            ["lb1", "lb2"]
+                .iter()
+                .map(|lb| {
+                    std::fs::read_to_string(topo.dir.join(lb).join("halo.log"))
+                        .unwrap_or_default()
+                        .lines()
+                        .filter(|l| {
+                            l.contains("-> MASTER:")
+                                || l.contains("-> BACKUP:")
+                                || l.contains("-> FAULT:")
+                        })
+                        .count()
+                })
+                .sum()
+        };
+        let mails = || -> usize {
+            std::fs::read_to_string(topo.dir.join("smtp-sink.log"))
+                .unwrap_or_default()
+                .lines()
+                .filter(|l| l.starts_with("Subject:") && l.contains("VRRP Instance"))
+                .count()
+        };
+        let done = wait_until(Duration::from_secs(10), || mails() >= transitions());
+        let (m, t) = (mails(), transitions());
+        println!(
+            "      SMTP: {m} alert(s) received for {t} VRRP transition(s){}",
+            if done.is_some() && m == t {
+                ""
+            } else {
+                "  MISMATCH"
+            }
+        );
+        if m != t {
+            steps.push(Step { passed: false });
+        }
+    }
+
     let failed = steps.iter().filter(|s| !s.passed).count();
     if failed > 0 {
+        topo.keep_logs.set(true);
         bail!(
             "{failed} of 5 steps failed (logs under {})",
             topo.dir.display()
