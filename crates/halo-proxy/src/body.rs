@@ -95,6 +95,8 @@ impl ClientBody {
 pub(crate) enum RequestBody {
     Empty,
     Client(ClientBody),
+    /// A small body read completely before the first try (replayable on retries).
+    Buffered(Option<Bytes>),
 }
 
 impl Body for RequestBody {
@@ -107,6 +109,9 @@ impl Body for RequestBody {
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let body = match self.get_mut() {
             RequestBody::Empty => return Poll::Ready(None),
+            RequestBody::Buffered(bytes) => {
+                return Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b))))
+            }
             RequestBody::Client(body) => body,
         };
         match Pin::new(&mut body.inner).poll_frame(cx) {
@@ -134,6 +139,7 @@ impl Body for RequestBody {
     fn is_end_stream(&self) -> bool {
         match self {
             RequestBody::Empty => true,
+            RequestBody::Buffered(bytes) => bytes.is_none(),
             RequestBody::Client(body) => body.inner.is_end_stream(),
         }
     }
@@ -141,6 +147,9 @@ impl Body for RequestBody {
     fn size_hint(&self) -> SizeHint {
         match self {
             RequestBody::Empty => SizeHint::with_exact(0),
+            RequestBody::Buffered(bytes) => {
+                SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
+            }
             RequestBody::Client(body) => body.inner.size_hint(),
         }
     }

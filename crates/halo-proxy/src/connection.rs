@@ -309,10 +309,11 @@ pub(crate) async fn serve(
         if io.prefix.is_empty() {
             let idle_for = clock_ms().saturating_sub(track.since_ms.load(Ordering::Relaxed));
             let left = Duration::from_millis(millis(wait_limit).saturating_sub(idle_for));
+            let mut one = [0u8; 1];
             tokio::select! {
                 // peek, not readable(): tokio may report a fresh socket readable before any
                 // byte arrived. EOF (Ok(0)) also wakes us; hyper then sees the close.
-                peeked = io.stream.peek(&mut [0u8; 1]) => {
+                peeked = io.stream.peek(&mut one) => {
                     if peeked.is_err() {
                         return;
                     }
@@ -343,7 +344,13 @@ pub(crate) async fn serve(
         };
         io = parts.io.into_inner();
         service = parts.service;
-        io.prefix = parts.read_buf;
+        // An empty `read_buf` may still hold hyper's whole read buffer alive: copy what is
+        // left (normally nothing) so the buffer itself is freed.
+        io.prefix = if parts.read_buf.is_empty() {
+            bytes::Bytes::new()
+        } else {
+            bytes::Bytes::copy_from_slice(&parts.read_buf)
+        };
         wait_limit = timeouts.keepalive;
     }
 }
@@ -369,19 +376,27 @@ async fn drive(
     }
     let sleep = tokio::time::sleep(timeouts.period);
     tokio::pin!(sleep);
+    let mut waiting_seen = track.phase.load(Ordering::Relaxed) == WAITING;
     loop {
-        tokio::select! {
+        let event = tokio::select! {
             biased;
-            result = &mut conn => {
-                if let Err(error) = result {
-                    if error.is_parse() || error.is_parse_too_large() {
-                        // hyper answered 400/414/431 itself (framing, oversized head).
-                        Counters::bump(&shared.counters.rejected_malformed);
-                    }
-                    tracing::debug!(%peer, %error, "client connection ended with an error");
+            event = std::future::poll_fn(|cx| {
+                if let Poll::Ready(result) = Pin::new(&mut conn).poll(cx) {
+                    return Poll::Ready(Some(result));
                 }
-                return Driven::Closed;
-            }
+                // A response just finished: look again when the connection may be parked.
+                let waiting = track.phase.load(Ordering::Relaxed) == WAITING;
+                if waiting && !waiting_seen {
+                    // Re-arming the timer costs a timer-wheel update, so only when the current
+                    // deadline is far: a busy connection re-arms at most once per PARK_AFTER.
+                    let want = tokio::time::Instant::now() + PARK_AFTER;
+                    if sleep.deadline() > want + PARK_AFTER {
+                        sleep.as_mut().reset(want);
+                    }
+                }
+                waiting_seen = waiting;
+                sleep.as_mut().poll(cx).map(|()| None)
+            }) => event,
             changed = shutdown.changed(), if !shutting_down => {
                 let state = if changed.is_ok() { *shutdown.borrow() } else { HARD };
                 if state == HARD {
@@ -391,14 +406,33 @@ async fn drive(
                     shutting_down = true;
                     Pin::new(&mut conn).graceful_shutdown();
                 }
+                continue;
             }
-            () = &mut sleep => {
+        };
+        match event {
+            Some(result) => {
+                if let Err(error) = result {
+                    if error.is_parse() || error.is_parse_too_large() {
+                        // hyper answered 400/414/431 itself (framing, oversized head).
+                        Counters::bump(&shared.counters.rejected_malformed);
+                    }
+                    tracing::debug!(%peer, %error, "client connection ended with an error");
+                }
+                return Driven::Closed;
+            }
+            None => {
                 let now = clock_ms();
                 let blocked = track.write_blocked_since.load(Ordering::Relaxed);
                 let phase = track.phase.load(Ordering::Relaxed);
                 let (since, limit) = match phase {
-                    READING => (track.since_ms.load(Ordering::Relaxed), Some(timeouts.header)),
-                    WAITING => (track.since_ms.load(Ordering::Relaxed), Some(timeouts.keepalive)),
+                    READING => (
+                        track.since_ms.load(Ordering::Relaxed),
+                        Some(timeouts.header),
+                    ),
+                    WAITING => (
+                        track.since_ms.load(Ordering::Relaxed),
+                        Some(timeouts.keepalive),
+                    ),
                     _ if blocked != 0 => (blocked - 1, Some(timeouts.send)),
                     _ => (now, None),
                 };
@@ -423,7 +457,9 @@ async fn drive(
                     }
                     next = next.min(Duration::from_millis(park_ms - elapsed));
                 }
-                sleep.as_mut().reset(tokio::time::Instant::now() + nonzero(next));
+                sleep
+                    .as_mut()
+                    .reset(tokio::time::Instant::now() + nonzero(next));
             }
         }
     }

@@ -8,7 +8,8 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum ProxyError {
     /// The configuration failed [`halo_config::http::HttpConfig::validate`] or could not be compiled
-    /// (bad regex, unknown variable, unresolvable upstream address...). All problems are listed.
+    /// (bad regex, unknown variable, unresolvable upstream address, unreadable htpasswd or
+    /// access log file...). All problems are listed.
     #[error("invalid HTTP configuration: {}", .0.join("; "))]
     Config(Vec<String>),
     /// A listening socket could not be created or bound.
@@ -16,14 +17,6 @@ pub enum ProxyError {
     Bind {
         /// The address from `listen`.
         addr: SocketAddr,
-        /// The operating system's error.
-        source: std::io::Error,
-    },
-    /// An auxiliary file (htpasswd, access log) could not be opened.
-    #[error("cannot open {path}: {source}")]
-    File {
-        /// The file path from the configuration.
-        path: String,
         /// The operating system's error.
         source: std::io::Error,
     },

@@ -118,7 +118,10 @@ pub(crate) struct Forwarding<'a> {
     pub loc: &'a LocationRt,
     pub pass: &'a ProxyPassRt,
     pub prefix_len: usize,
+    /// A body streamed from the client (single use: no retry once sent).
     pub body: Option<ClientBody>,
+    /// A small body read before the first try (replayed on retries, as nginx's buffered bodies).
+    pub buffered: Option<bytes::Bytes>,
     pub client_upgrade: Option<OnUpgrade>,
 }
 
@@ -387,9 +390,9 @@ async fn attempt(
                     });
                 }
                 let error = error.into_error();
+                let replayable = !f.ctx.has_body || f.buffered.is_some();
                 let stale = conn.reused
-                    && f.body.is_none()
-                    && !f.ctx.has_body
+                    && replayable
                     && (error.is_incomplete_message() || error.is_canceled());
                 if stale {
                     // The pooled connection was closed by the upstream as we reused it.
@@ -477,9 +480,10 @@ fn build_request(f: &mut Forwarding<'_>) -> Request<RequestBody> {
             headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
         }
     }
-    let body = match f.body.take() {
-        Some(body) => RequestBody::Client(body),
-        None => RequestBody::Empty,
+    let body = match (f.body.take(), &f.buffered) {
+        (Some(body), _) => RequestBody::Client(body),
+        (None, Some(bytes)) => RequestBody::Buffered(Some(bytes.clone())),
+        (None, None) => RequestBody::Empty,
     };
     let mut request = Request::new(body);
     *request.method_mut() = ctx.parts.method.clone();

@@ -358,6 +358,9 @@ pub(crate) async fn handle(
             record,
         }));
     }
+    response
+        .headers_mut()
+        .insert(header::SERVER, rt.server_header.clone());
     response.body_mut().finish.track = Some(info.track.clone());
     response
 }
@@ -444,12 +447,17 @@ async fn run_location(
             let client_body = ctx
                 .has_body
                 .then(|| ClientBody::new(body, rt.cfg.client_body_timeout, limit));
+            let (client_body, buffered) = match client_body {
+                Some(small) if small_body(ctx.parts) => (None, Some(read_small_body(small).await?)),
+                other => (other, None),
+            };
             let forwarding = Forwarding {
                 ctx: &pctx,
                 loc,
                 pass,
                 prefix_len,
                 body: client_body,
+                buffered,
                 client_upgrade,
             };
             match forward(forwarding, report).await {
@@ -467,6 +475,35 @@ async fn run_location(
             }
         }
         other => serve_local(rt, ctx, other, prefix_len).await,
+    }
+}
+
+/// Bodies up to this size (by Content-Length) are read before the first try, so that
+/// `proxy_next_upstream` can replay them like nginx does with its buffered bodies; larger or
+/// chunked bodies are streamed.
+const BUFFERED_BODY_LIMIT: u64 = 64 * 1024;
+
+fn small_body(parts: &http::request::Parts) -> bool {
+    parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .is_some_and(|len| len <= BUFFERED_BODY_LIMIT)
+}
+
+/// Reads a small body completely (client_body_timeout between reads): 408 when too slow, 400
+/// when the client broke it off.
+async fn read_small_body(body: ClientBody) -> Result<bytes::Bytes, StatusCode> {
+    use http_body_util::BodyExt as _;
+    let cut = body.cut.clone();
+    match crate::body::RequestBody::Client(body).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(_) => Err(match cut.load(std::sync::atomic::Ordering::Relaxed) {
+            crate::body::CUT_TIMEOUT => StatusCode::REQUEST_TIMEOUT,
+            crate::body::CUT_TOO_LARGE => StatusCode::PAYLOAD_TOO_LARGE,
+            _ => StatusCode::BAD_REQUEST,
+        }),
     }
 }
 

@@ -9,8 +9,16 @@
 //!   by default, `limit_conn`/`limit_req`, `auth_basic`, `stub_status`, `error_page`,
 //!   `access_log`.
 //!
-//! Deliberate differences from nginx: request bodies are streamed, not buffered, so a request
-//! whose body was already sent is not retried on another server; `$time_local` is logged in UTC.
+//! Deliberate differences from nginx: request bodies up to 64 KiB (by Content-Length) are read
+//! first and replayed on retries, larger or chunked ones are streamed, not buffered to disk, so
+//! such a request whose body was already sent is not retried on another server; `$time_local` is logged in UTC;
+//! a request with both Content-Length and chunked Transfer-Encoding is read as chunked and the
+//! connection closed after it (hyper; RFC 9112 §6.3) instead of a 400; the upstream `keepalive`
+//! idle cap applies per server, for the whole process; WebSocket/Upgrade requests are tunnelled
+//! without `proxy_set_header Upgrade/Connection` lines.
+//!
+//! Memory: a keepalive connection idle for 50 ms drops its HTTP state (hyper's buffers) and only
+//! waits for bytes; so does a fresh connection before its first byte.
 
 mod access_log;
 mod auth;

@@ -208,6 +208,9 @@ pub(crate) struct Runtime {
     pub default_type: HeaderValue,
     /// `large_client_header_buffers` size: longest request line (414 beyond).
     pub max_request_line: usize,
+    /// The `Server` header of every response (`halo/VERSION`, or `halo` with `server_tokens off`);
+    /// an upstream's own `Server` is replaced, as nginx hides it by default.
+    pub server_header: HeaderValue,
     pools: Arc<Pools>,
 }
 
@@ -300,6 +303,11 @@ impl Runtime {
             mime,
             default_type,
             max_request_line: usize::try_from(buffers.size).unwrap_or(usize::MAX),
+            server_header: if cfg.server_tokens {
+                HeaderValue::from_static(concat!("halo/", env!("CARGO_PKG_VERSION")))
+            } else {
+                HeaderValue::from_static("halo")
+            },
             pools: pools.clone(),
         };
 

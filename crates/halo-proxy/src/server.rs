@@ -53,7 +53,8 @@ pub struct Proxy {
 
 impl Proxy {
     /// Compiles `cfg`, binds every `listen` address (SO_REUSEADDR, IP_FREEBIND, backlog 4096)
-    /// and starts accepting on the current tokio runtime.
+    /// and starts accepting on the current tokio runtime. The runtime's worker count is the
+    /// caller's choice ([`HttpConfig::worker_threads`] is for the binary to apply).
     pub async fn start(cfg: Arc<HttpConfig>) -> Result<Proxy, ProxyError> {
         let pools = Arc::new(Pools::default());
         let logs = LogFiles::default();
@@ -89,7 +90,8 @@ impl Proxy {
     /// Applies a new configuration without dropping anything in flight: listeners kept by the
     /// new configuration stay open, new ones are bound first (nothing changes if that fails),
     /// removed ones stop accepting (their open connections finish normally); balancer state,
-    /// limiter state and idle upstream connections carry over.
+    /// limiter state and idle upstream connections carry over. Call it inside the tokio runtime
+    /// (new listeners are registered with it); upstream host names are resolved here, blocking.
     pub fn reload(&self, cfg: Arc<HttpConfig>) -> Result<(), ProxyError> {
         if *self.shared.shutdown.borrow() != RUNNING {
             return Err(ProxyError::ShutDown);
@@ -238,10 +240,14 @@ fn spawn_accept(socket: TcpListener, listen: SocketAddr, shared: Arc<Shared>) ->
                     Counters::bump(&shared.counters.handled);
                     let serial = shared.serial.fetch_add(1, Ordering::Relaxed);
                     let shutdown = shared.shutdown.subscribe();
-                    let fut =
-                        connection::serve(stream, peer, listen, shared.clone(), serial, shutdown);
-                    eprintln!("SIZE {}", std::mem::size_of_val(&fut));
-                    tokio::spawn(fut);
+                    tokio::spawn(connection::serve(
+                        stream,
+                        peer,
+                        listen,
+                        shared.clone(),
+                        serial,
+                        shutdown,
+                    ));
                 }
                 Err(error) => {
                     // EMFILE/ENFILE/ENOBUFS: back off briefly, like nginx disabling accept.

@@ -121,6 +121,7 @@ auth_basic = {{ realm = "no file means no auth" }}
     let ok = c.send(req).await;
     assert_eq!(ok.status, StatusCode::OK);
     assert_eq!(ok.headers["content-type"], "text/plain");
+    assert!(ok.headers["server"].to_str().unwrap().starts_with("halo/"));
     assert_eq!(
         ok.body,
         "Active connections: 1 \nserver accepts handled requests\n 1 1 2 \nReading: 0 Writing: 1 Waiting: 0 \n"

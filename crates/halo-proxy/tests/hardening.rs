@@ -327,3 +327,37 @@ async fn keepalive_requests_and_worker_connections_are_enforced() {
     let stats = proxy.stats();
     assert_eq!(stats.accepts, stats.handled + 1, "{stats:?}");
 }
+
+#[tokio::test]
+async fn parked_keepalive_connections_resume_and_pipelining_works() {
+    let listen = free_addr();
+    let text = format!(
+        r#"
+[[servers]]
+listen = [{{ addr = "{listen}" }}]
+[[servers.locations]]
+path = "/"
+action = {{ type = "return", code = 200, text = "fine" }}
+"#
+    );
+    let proxy = start(&text).await;
+    let mut c = Client::connect(listen).await;
+    assert_eq!(c.get("a", "/").await.body, "fine");
+    // Idle well past the parking delay: HTTP state is dropped, the socket kept.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(proxy.stats().waiting, 1);
+    assert_eq!(c.get("a", "/").await.body, "fine");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Pipelined requests on a parked connection: both answered, in order.
+    let mut s = TcpStream::connect(listen).await.unwrap();
+    s.write_all(b"GET /1 HTTP/1.1\r\nHost: a\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 1024];
+    let _ = s.read(&mut buf).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    s.write_all(b"GET /2 HTTP/1.1\r\nHost: a\r\n\r\nGET /3 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").await.unwrap();
+    let rest = read_to_close(&mut s, Duration::from_secs(3)).await;
+    assert_eq!(rest.matches("HTTP/1.1 200").count(), 2, "{rest}");
+    assert_eq!(proxy.stats().requests, 5);
+}

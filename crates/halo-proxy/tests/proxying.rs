@@ -378,3 +378,37 @@ async fn websocket_upgrade_is_tunnelled() {
         .unwrap();
     assert_eq!(&buf[..n], b"ping");
 }
+
+#[tokio::test]
+async fn small_request_bodies_are_replayed_on_the_next_server() {
+    // The first server reads the request and closes without answering.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let closer = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let mut buf = [0u8; 8192];
+            let _ = s.read(&mut buf).await;
+        }
+    });
+    let echo = backend_with(Arc::new(|req| {
+        Box::pin(async move {
+            use http_body_util::BodyExt;
+            let body = req.into_body().collect().await.unwrap().to_bytes();
+            Response::new(Full::new(body))
+        })
+    }))
+    .await;
+    let listen = free_addr();
+    let _proxy = start(&one_upstream(listen, &[closer, echo.addr], "", "")).await;
+    let payload = "p".repeat(2000);
+    let req = Request::put("/")
+        .header("host", "localhost")
+        .body(Full::new(Bytes::from(payload.clone())))
+        .unwrap();
+    let reply = Client::connect(listen).await.send(req).await;
+    assert_eq!(
+        (reply.status, reply.body.len()),
+        (StatusCode::OK, payload.len())
+    );
+    assert_eq!(reply.body, payload);
+}

@@ -99,6 +99,11 @@ pub struct InstanceConfig {
     /// interval; the cost of not resuming is a Master_Down_Interval outage (3.6 s with keepalived's
     /// defaults) after every crash-restart. Not in keepalived.
     pub resume_master: bool,
+    /// When taking over from a master that is still alive (it sent priority 0, or we preempt it), send
+    /// the advert at once but hold the gratuitous ARP / NA back this long. The old master keeps the
+    /// addresses meanwhile and lets its in-flight connections finish before clients switch MACs.
+    /// Zero (keepalived's behaviour) announces at once; a takeover after silence always does.
+    pub handoff_announce_delay: Duration,
 }
 
 impl InstanceConfig {
@@ -131,6 +136,7 @@ impl InstanceConfig {
             garp: GarpConfig::default(),
             unicast_peers: Vec::new(),
             resume_master: false,
+            handoff_announce_delay: Duration::ZERO,
         }
     }
 

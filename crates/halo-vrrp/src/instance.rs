@@ -176,7 +176,16 @@ impl Instance {
                     // RFC 5798 §6.4.2: Master_Down_Timer fires => send ADVERT, announce, become Master.
                     let late = now.saturating_duration_since(deadline);
                     let reason = self.takeover_reason(now, late);
-                    self.become_master(now, reason);
+                    let handoff = matches!(
+                        self.down_cause,
+                        DownCause::MasterStopped { .. } | DownCause::Preempting { .. }
+                    );
+                    let delay = if handoff {
+                        self.cfg.handoff_announce_delay
+                    } else {
+                        Duration::ZERO
+                    };
+                    self.become_master_announcing_after(now, reason, delay);
                 }
                 State::Master => {
                     // RFC 5798 §6.4.3: Adver_Timer fires => send ADVERT, reset the timer.
@@ -497,6 +506,11 @@ impl Instance {
 
     /// RFC 5798 §6.4.1/§6.4.2: send an ADVERT, install and announce the addresses, start the Adver_Timer.
     fn become_master(&mut self, now: Instant, reason: String) {
+        self.become_master_announcing_after(now, reason, Duration::ZERO);
+    }
+
+    /// [`Instance::become_master`] with the first announcement burst `announce_delay` later.
+    fn become_master_announcing_after(&mut self, now: Instant, reason: String, announce_delay: Duration) {
         self.transition(State::Master, reason);
         self.counters.became_master += 1;
         // keepalived vrrp_state_become_master: a v3 master uses its own interval again.
@@ -508,7 +522,7 @@ impl Instance {
                 .push_back(Action::AddAddresses(self.cfg.virtual_addresses.clone()));
         }
         let garp = self.cfg.garp.clone();
-        self.announce_burst(now, now, garp.master_repeat);
+        self.announce_burst(now, now + announce_delay, garp.master_repeat);
         if !garp.master_delay.is_zero() {
             self.announce_burst(now, now + garp.master_delay, garp.master_repeat);
         }

@@ -741,3 +741,35 @@ fn resume_master_starts_as_master_and_yields_to_a_higher_priority() {
     );
     assert_eq!(vi.state(), State::Backup);
 }
+
+/// halo extension: taking over from a live master (it sent priority 0) holds the gratuitous ARP back
+/// by `handoff_announce_delay`; taking over after silence (a crash) announces at once.
+#[test]
+fn handoff_delays_the_announcement_but_a_crash_takeover_does_not() {
+    let delay = Duration::from_millis(100);
+    let t0 = Instant::now();
+    let mut c = cfg();
+    c.handoff_announce_delay = delay;
+    let mut vi = Instance::new(c.clone(), t0).unwrap();
+    drain(&mut vi);
+    let now = t0 + Duration::from_secs(1);
+    vi.handle_packet(now, ip(PEER), ip(GROUP), 255, &packet(&advert_from(Version::V2, 0)));
+    let takeover = now + Duration::from_micros(609_375);
+    vi.handle_timeout(takeover);
+    let a = drain(&mut vi);
+    assert_eq!(vi.state(), State::Master);
+    assert_eq!(advert_priorities(&a), vec![100], "the advert goes out at once");
+    assert_eq!(announces(&a), 0, "no GARP before the handoff delay");
+    assert_eq!(vi.poll_timeout(), Some(takeover + delay));
+    vi.handle_timeout(takeover + delay);
+    assert!(announces(&drain(&mut vi)) >= 1);
+
+    // Silence: the master down timer expires and the announcement is immediate.
+    let mut vi = Instance::new(c, t0).unwrap();
+    drain(&mut vi);
+    let down = vi.poll_timeout().unwrap();
+    vi.handle_timeout(down);
+    let a = drain(&mut vi);
+    assert_eq!(vi.state(), State::Master);
+    assert!(announces(&a) >= 1);
+}

@@ -90,9 +90,11 @@ async fn serve(opts: RunOptions, config: Config) -> anyhow::Result<()> {
                 match load(&opts.source) {
                     Err(diags) => {
                         print_diagnostics(&diags);
+                        let errors = diags.iter().filter(|d| d.is_error()).count();
                         for d in diags.iter().filter(|d| d.is_error()) {
-                            tracing::error!("reload refused, the running configuration stays: {d}");
+                            tracing::error!("{d}");
                         }
+                        tracing::error!("reload refused: {errors} error(s); the running configuration stays");
                     }
                     Ok(loaded) => {
                         print_diagnostics(&loaded.warnings);

@@ -44,6 +44,11 @@ pub struct InstanceIo {
     pub board: StatusBoard,
     /// Prefix length per virtual address.
     pub prefix_len: BTreeMap<IpAddr, u8>,
+    /// Called when this node hands the VIP over to a live new master (it stopped, or a higher priority
+    /// preempted it), with how long the handover lasts: the proxy then stops taking new connections
+    /// for that long (their SYNs are dropped and retried by the clients, reaching the new master) so
+    /// that no connection is in flight here when clients switch MACs.
+    pub on_handoff: Option<super::HandoffHook>,
     /// SMTP alerts, when the instance has `smtp_alert`.
     pub alerts: Option<super::alerts::Alerter>,
 }
@@ -175,6 +180,9 @@ pub async fn run(mut engine: Instance, mut io: InstanceIo, mut rx: mpsc::Receive
                         }
                         if !deferred.is_empty() {
                             let took = wait_for_new_master(&mut rx, &engine, io.primary, handoff_wait).await;
+                            if let Some(h) = &io.on_handoff {
+                                h(HANDOFF_GRACE + HANDOFF_QUIET_MARGIN);
+                            }
                             match took {
                                 Some(t) => tracing::info!("{}: a new master took over after {:.0?}; releasing the addresses", engine.config().name, t),
                                 None => tracing::warn!("{}: no new master within {:.1?}; releasing the addresses anyway", engine.config().name, handoff_wait),
@@ -270,6 +278,13 @@ fn publish(io: &InstanceIo, engine: &Instance, transitions: u64, reason: &str, r
 /// must not accept packets for the addresses matters for routers forwarding traffic, not for a proxy
 /// that completes its own connections).
 pub const HANDOFF_GRACE: Duration = Duration::from_millis(300);
+
+/// The new master holds its gratuitous ARP back this long after a handover (see
+/// `InstanceConfig::handoff_announce_delay`): the old master's in-flight requests finish first.
+pub const HANDOFF_ANNOUNCE_DELAY: Duration = Duration::from_millis(100);
+
+/// The old master stops taking new connections for a little longer than it keeps the VIP.
+const HANDOFF_QUIET_MARGIN: Duration = Duration::from_millis(50);
 
 /// How long a stopping master waits for a backup to take over: the backups' Skew_Time after our
 /// priority-0 advert (at most 1 s with VRRPv2), with room for a lost advert.

@@ -30,6 +30,9 @@ use tracking::Checks;
 
 type Routes = Arc<Mutex<HashMap<u8, mpsc::Sender<Input>>>>;
 
+/// What the VRRP side calls when this node hands the VIP over (see `InstanceIo::on_handoff`).
+pub type HandoffHook = Arc<dyn Fn(std::time::Duration) + Send + Sync>;
+
 /// Instance inputs by interface index, for the netlink watcher.
 type IfindexRoutes = Arc<Mutex<Vec<(u32, mpsc::Sender<Input>)>>>;
 
@@ -62,6 +65,7 @@ pub struct VrrpRuntime {
     watcher: JoinHandle<()>,
     groups: Vec<JoinHandle<()>>,
     alerts: Option<alerts::Alerter>,
+    on_handoff: Option<HandoffHook>,
 }
 
 impl Drop for VrrpRuntime {
@@ -132,6 +136,7 @@ impl VrrpRuntime {
             watcher,
             groups: Vec::new(),
             alerts: None,
+            on_handoff: None,
         };
         if let Some(h) = proxy_healthy {
             rt.checks.set_proxy_healthy(h);
@@ -361,6 +366,7 @@ impl VrrpRuntime {
             group_events: group_tx,
             board: self.board.clone(),
             prefix_len,
+            on_handoff: self.on_handoff.clone(),
             alerts: if inst.smtp_alert {
                 self.alerts.clone()
             } else {
@@ -380,6 +386,12 @@ impl VrrpRuntime {
             task,
             tracker,
         })
+    }
+
+    /// Sets what to call when an instance hands the VIP over (the proxy's "stop taking new
+    /// connections for a moment"); applies to instances started afterwards.
+    pub fn set_handoff_hook(&mut self, hook: HandoffHook) {
+        self.on_handoff = Some(hook);
     }
 
     /// Reports whether halo's own proxy serves (its listeners run). Instances track it like a
