@@ -29,6 +29,8 @@ pub(crate) struct Shared {
     pub logs: LogFiles,
     shutdown: watch::Sender<u8>,
     serial: AtomicU64,
+    /// Bumped by every [`Proxy::pause_accepting`]; only the latest pause lifts the filters.
+    pause_generation: AtomicU64,
 }
 
 impl Shared {
@@ -41,6 +43,8 @@ impl Shared {
 #[derive(Debug)]
 struct ListenerTask {
     handle: JoinHandle<()>,
+    /// The listening socket itself, for [`Proxy::pause_accepting`].
+    socket: Arc<TcpListener>,
 }
 
 /// The HTTP reverse proxy: create with [`Proxy::start`].
@@ -68,6 +72,7 @@ impl Proxy {
             logs,
             shutdown,
             serial: AtomicU64::new(0),
+            pause_generation: AtomicU64::new(0),
         });
         let mut bound = Vec::new();
         for addr in addrs {
@@ -157,6 +162,36 @@ impl Proxy {
         self.flusher.abort();
     }
 
+    /// Stops taking new connections for `duration`: incoming SYNs are dropped (a socket filter on each
+    /// listening socket), so clients retransmit them about a second later, while connections already
+    /// open carry on. VRRP uses it when this node hands its virtual IP to another: nothing new starts
+    /// here in the moment clients switch to the new master, so no connection is cut by the switch.
+    pub fn pause_accepting(&self, duration: Duration) {
+        let generation = self.shared.pause_generation.fetch_add(1, Ordering::SeqCst) + 1;
+        let sockets: Vec<Arc<TcpListener>> = self
+            .listeners
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .map(|t| t.socket.clone())
+            .collect();
+        for s in &sockets {
+            if let Err(error) = socket2::SockRef::from(&**s).attach_filter(&DROP_ALL) {
+                tracing::warn!(%error, "cannot pause accepting");
+            }
+        }
+        let shared = self.shared.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(duration).await;
+            // A later pause extends this one.
+            if shared.pause_generation.load(Ordering::SeqCst) == generation {
+                for s in &sockets {
+                    let _ = socket2::SockRef::from(&**s).detach_filter();
+                }
+            }
+        });
+    }
+
     /// The stub_status counters and halo's rejection counters.
     pub fn stats(&self) -> Stats {
         self.shared.counters.snapshot()
@@ -221,8 +256,14 @@ impl Drop for Proxy {
     }
 }
 
+/// A classic BPF program of one instruction, `ret #0`: accept nothing (BPF_RET | BPF_K = 0x06).
+const DROP_ALL: [socket2::SockFilter; 1] = [socket2::SockFilter::new(0x06, 0, 0, 0)];
+
 fn spawn_accept(socket: TcpListener, listen: SocketAddr, shared: Arc<Shared>) -> ListenerTask {
+    let socket = Arc::new(socket);
+    let accept_socket = socket.clone();
     let handle = tokio::spawn(async move {
+        let socket = accept_socket;
         loop {
             match socket.accept().await {
                 Ok((stream, peer)) => {
@@ -257,7 +298,7 @@ fn spawn_accept(socket: TcpListener, listen: SocketAddr, shared: Arc<Shared>) ->
             }
         }
     });
-    ListenerTask { handle }
+    ListenerTask { handle, socket }
 }
 
 fn spawn_flusher(shared: std::sync::Weak<Shared>) -> JoinHandle<()> {

@@ -525,3 +525,56 @@ action = {{ type = "return", code = 200, text = "$remote_addr" }}
     let _proxy = start(&text).await;
     assert_eq!(get(listen, "/").await.body, "::1");
 }
+
+/// `pause_accepting`: new connections are not answered (their SYNs are dropped, so clients retry
+/// later) while open keepalive connections keep working; accepting resumes by itself.
+#[tokio::test]
+async fn pause_accepting_drops_new_connections_but_serves_open_ones() {
+    let addr = free_addr();
+    let proxy = start(&format!(
+        "[[servers]]\nlisten = [{{ addr = \"{addr}\" }}]\n\n[[servers.locations]]\npath = \"/\"\n\
+         action = {{ type = \"return\", code = 200, text = \"up\" }}\n"
+    ))
+    .await;
+    let mut open = Client::connect(addr).await;
+    assert_eq!(open.get("x", "/").await.body, "up");
+    proxy.pause_accepting(Duration::from_millis(600));
+    // A new connection is neither accepted nor refused: the handshake does not complete.
+    let attempt = tokio::time::timeout(
+        Duration::from_millis(200),
+        tokio::net::TcpStream::connect(addr),
+    )
+    .await;
+    assert!(
+        attempt.is_err(),
+        "a new connection was answered while paused"
+    );
+    assert_eq!(
+        open.get("x", "/").await.body,
+        "up",
+        "open connection stalled"
+    );
+    // After the pause a fresh connection works again (the client's SYN retransmission or a new one).
+    let t0 = std::time::Instant::now();
+    loop {
+        if let Ok(Ok(mut s)) = tokio::time::timeout(
+            Duration::from_millis(300),
+            tokio::net::TcpStream::connect(addr),
+        )
+        .await
+        {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                .await
+                .unwrap();
+            let mut out = String::new();
+            s.read_to_string(&mut out).await.unwrap();
+            assert!(out.ends_with("up"), "{out}");
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "accepting never resumed"
+        );
+    }
+}

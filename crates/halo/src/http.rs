@@ -9,17 +9,17 @@ use halo_config::http::HttpConfig;
 use halo_proxy::Proxy;
 
 pub struct HttpSide {
-    proxy: Option<Proxy>,
+    proxy: Option<Arc<Proxy>>,
 }
 
 impl HttpSide {
     pub async fn start(cfg: Option<HttpConfig>) -> anyhow::Result<HttpSide> {
         let proxy = match cfg {
-            Some(c) => Some(
+            Some(c) => Some(Arc::new(
                 Proxy::start(Arc::new(c))
                     .await
                     .context("starting the HTTP proxy")?,
-            ),
+            )),
             None => None,
         };
         Ok(HttpSide { proxy })
@@ -30,11 +30,11 @@ impl HttpSide {
         match (&self.proxy, cfg) {
             (Some(p), Some(c)) => p.reload(Arc::new(c)).context("reloading the proxy")?,
             (None, Some(c)) => {
-                self.proxy = Some(
+                self.proxy = Some(Arc::new(
                     Proxy::start(Arc::new(c))
                         .await
                         .context("starting the HTTP proxy")?,
-                )
+                ))
             }
             (Some(_), None) => {
                 if let Some(p) = self.proxy.take() {
@@ -58,6 +58,12 @@ impl HttpSide {
     /// this node has no HTTP side.
     pub fn health(&self) -> Option<bool> {
         self.proxy.as_ref().map(|p| p.healthy())
+    }
+
+    /// What VRRP calls when it hands the VIP over: stop taking new connections for that long.
+    pub fn handoff_hook(&self) -> Option<crate::vrrp::HandoffHook> {
+        let proxy = self.proxy.clone()?;
+        Some(Arc::new(move |d| proxy.pause_accepting(d)))
     }
 
     pub async fn shutdown(&mut self, graceful: bool, deadline: Duration) {

@@ -59,7 +59,15 @@ async fn serve(opts: RunOptions, config: Config) -> anyhow::Result<()> {
     let mut vrrp = if config.vrrp.instances.is_empty() {
         None
     } else {
-        Some(VrrpRuntime::start(config.vrrp.clone(), board.clone(), http.health()).await?)
+        Some(
+            VrrpRuntime::start(
+                config.vrrp.clone(),
+                board.clone(),
+                http.health(),
+                http.handoff_hook(),
+            )
+            .await?,
+        )
     };
     if let Some(p) = &opts.pid_file {
         std::fs::write(p, format!("{}\n", std::process::id()))
@@ -108,7 +116,7 @@ async fn serve(opts: RunOptions, config: Config) -> anyhow::Result<()> {
                                     tracing::error!("reload of the VRRP side failed: {e:#}");
                                 }
                             }
-                            (None, false) => match VrrpRuntime::start(new.vrrp.clone(), board.clone(), http.health()).await {
+                            (None, false) => match VrrpRuntime::start(new.vrrp.clone(), board.clone(), http.health(), http.handoff_hook()).await {
                                 Ok(v) => vrrp = Some(v),
                                 Err(e) => tracing::error!("starting VRRP on reload failed: {e:#}"),
                             },

@@ -116,11 +116,13 @@ fn fingerprint(cfg: &VrrpConfig, inst: &VrrpInstance) -> String {
 
 impl VrrpRuntime {
     /// Starts every instance of `config`. Needs a tokio runtime and CAP_NET_RAW + CAP_NET_ADMIN.
-    /// `proxy_healthy` is `Some` when this node also runs the proxy: every instance then tracks it.
+    /// `proxy_healthy` is `Some` when this node also runs the proxy: every instance then tracks it;
+    /// `on_handoff` pauses the proxy's accepting when an instance hands its VIP over.
     pub async fn start(
         config: VrrpConfig,
         board: StatusBoard,
         proxy_healthy: Option<bool>,
+        on_handoff: Option<HandoffHook>,
     ) -> anyhow::Result<VrrpRuntime> {
         let addresses = Arc::new(AddressManager::new().context("opening rtnetlink")?);
         let by_ifindex: IfindexRoutes = Arc::default();
@@ -136,7 +138,7 @@ impl VrrpRuntime {
             watcher,
             groups: Vec::new(),
             alerts: None,
-            on_handoff: None,
+            on_handoff,
         };
         if let Some(h) = proxy_healthy {
             rt.checks.set_proxy_healthy(h);
@@ -386,12 +388,6 @@ impl VrrpRuntime {
             task,
             tracker,
         })
-    }
-
-    /// Sets what to call when an instance hands the VIP over (the proxy's "stop taking new
-    /// connections for a moment"); applies to instances started afterwards.
-    pub fn set_handoff_hook(&mut self, hook: HandoffHook) {
-        self.on_handoff = Some(hook);
     }
 
     /// Reports whether halo's own proxy serves (its listeners run). Instances track it like a
