@@ -288,12 +288,24 @@ impl UpstreamReport {
     }
 }
 
+/// While another server of the upstream could take the request, one connect attempt waits at most
+/// this long, whatever `proxy_connect_timeout` says (nginx waits the whole timeout, 60 s by
+/// default, on a host that vanished). A SYN lost once is retransmitted after 1 s and still makes it.
+const CONNECT_CAP_WITH_ALTERNATIVES: Duration = Duration::from_millis(1500);
+
 async fn connect(
     upstream: &UpstreamRt,
     peer: PeerId,
     timeout: Duration,
 ) -> Result<(UpstreamConn, Duration), AttemptError> {
     let addr = upstream.lb.server(peer).addr;
+    let alternatives = upstream.lb.servers().iter().filter(|s| !s.down).count() > 1;
+    let timeout = if alternatives && (timeout.is_zero() || timeout > CONNECT_CAP_WITH_ALTERNATIVES)
+    {
+        CONNECT_CAP_WITH_ALTERNATIVES
+    } else {
+        timeout
+    };
     let started = Instant::now();
     match UpstreamConn::connect(addr, timeout).await {
         Ok(conn) => Ok((conn, started.elapsed())),

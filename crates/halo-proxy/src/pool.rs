@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
 
 use crate::body::RequestBody;
 
@@ -35,6 +34,13 @@ pub(crate) struct UpstreamConn {
     pub reused: bool,
 }
 
+/// How long data we sent to an upstream may stay unacknowledged before the kernel gives up on the
+/// connection (TCP_USER_TIMEOUT). A backend host that vanishes (its link goes down: no RST, no
+/// answer) would otherwise hold a request until `proxy_read_timeout` (60 s by default); with this
+/// the request fails over to the next server in about this long. A live host acknowledges within
+/// milliseconds on a LAN, however slowly its application answers.
+pub(crate) const UNACKED_DATA_TIMEOUT: Duration = Duration::from_millis(1500);
+
 /// Why connecting failed.
 #[derive(Debug)]
 pub(crate) enum ConnectError {
@@ -49,7 +55,17 @@ impl UpstreamConn {
         addr: SocketAddr,
         timeout: Duration,
     ) -> Result<UpstreamConn, ConnectError> {
-        let connecting = TcpStream::connect(addr);
+        let connecting = async {
+            let socket = socket2::Socket::new(
+                socket2::Domain::for_address(addr),
+                socket2::Type::STREAM,
+                Some(socket2::Protocol::TCP),
+            )?;
+            socket.set_nonblocking(true)?;
+            socket.set_tcp_user_timeout(Some(UNACKED_DATA_TIMEOUT))?;
+            let socket = tokio::net::TcpSocket::from_std_stream(socket.into());
+            socket.connect(addr).await
+        };
         let stream = if timeout.is_zero() {
             connecting.await
         } else {

@@ -412,3 +412,31 @@ async fn small_request_bodies_are_replayed_on_the_next_server() {
     );
     assert_eq!(reply.body, payload);
 }
+
+/// A server whose host vanished answers nothing (no RST): a listening socket that drops every
+/// packet (a drop-all socket filter) stands in for it on loopback. With the seed's settings
+/// (proxy_connect_timeout 60 s by default) nginx would wait a minute; halo caps the attempt while
+/// another server can take the request, and the client is answered by the live one quickly.
+#[tokio::test]
+async fn silent_server_is_skipped_within_two_seconds() {
+    let live = backend("live").await;
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    socket2::SockRef::from(&silent)
+        .attach_filter(&[socket2::SockFilter::new(0x06, 0, 0, 0)])
+        .unwrap();
+    let silent_addr = silent.local_addr().unwrap();
+    let listen = free_addr();
+    let _proxy = start(&one_upstream(listen, &[silent_addr, live.addr], "", "")).await;
+    for _ in 0..2 {
+        let t0 = std::time::Instant::now();
+        let reply = get(listen, "/").await;
+        assert_eq!(reply.status, StatusCode::OK);
+        assert_eq!(reply.body, "live");
+        assert!(
+            t0.elapsed() < Duration::from_secs(2),
+            "took {:?}",
+            t0.elapsed()
+        );
+    }
+    drop(silent);
+}
