@@ -838,3 +838,44 @@ fn native_toml_defaults_fail_over_in_under_half_a_second() {
     eprintln!("native defaults, crash takeover: {took:?}");
     assert!(took <= Duration::from_millis(461), "took {took:?}");
 }
+
+/// `track_interface`: a tracked link going down puts the instance in FAULT (and back when it comes
+/// up); so does the instance's own interface losing carrier, as keepalived tracks it implicitly.
+#[test]
+fn tracked_and_own_interface_down_means_fault() {
+    if !require_root("tracked_and_own_interface_down_means_fault") {
+        return;
+    }
+    let lan = lan("ifdown");
+    let s = Scratch::new("ifdown");
+    let lb1 = lan.host("lb1");
+    lb1.exec_checked(&[
+        "ip", "link", "add", "uplink0", "type", "veth", "peer", "name", "uplink1",
+    ])
+    .unwrap();
+    lb1.exec_checked(&["ip", "link", "set", "uplink1", "up"])
+        .unwrap();
+    lb1.exec_checked(&["ip", "link", "set", "uplink0", "up"])
+        .unwrap();
+    let mut c = KaConf::new(3, 150, "0.1", "198.18.0.100/24");
+    c.extra_instance = "    track_interface {\n        uplink0\n    }\n".into();
+    let n = start_halo(lb1, &s, "lb1", &c.render());
+    let state_is = |want: &str| {
+        halo_testkit::wait_until(Duration::from_secs(3), Duration::from_millis(10), || {
+            instance_state(&n.state_file).as_deref() == Some(want)
+        })
+    };
+    state_is("MASTER").unwrap();
+    lb1.exec_checked(&["ip", "link", "set", "uplink0", "down"])
+        .unwrap();
+    state_is("FAULT").expect("tracked interface down: no FAULT");
+    assert!(holders(&lan, &HOSTS, vip()).is_empty());
+    lb1.exec_checked(&["ip", "link", "set", "uplink0", "up"])
+        .unwrap();
+    state_is("MASTER").unwrap();
+    // The instance's own interface loses carrier (cable pulled at the switch).
+    lan.set_port_up("lb1", false).unwrap();
+    state_is("FAULT").expect("own interface down: no FAULT");
+    lan.set_port_up("lb1", true).unwrap();
+    state_is("MASTER").unwrap();
+}
