@@ -510,7 +510,12 @@ impl Instance {
     }
 
     /// [`Instance::become_master`] with the first announcement burst `announce_delay` later.
-    fn become_master_announcing_after(&mut self, now: Instant, reason: String, announce_delay: Duration) {
+    fn become_master_announcing_after(
+        &mut self,
+        now: Instant,
+        reason: String,
+        announce_delay: Duration,
+    ) {
         self.transition(State::Master, reason);
         self.counters.became_master += 1;
         // keepalived vrrp_state_become_master: a v3 master uses its own interval again.

@@ -753,12 +753,22 @@ fn handoff_delays_the_announcement_but_a_crash_takeover_does_not() {
     let mut vi = Instance::new(c.clone(), t0).unwrap();
     drain(&mut vi);
     let now = t0 + Duration::from_secs(1);
-    vi.handle_packet(now, ip(PEER), ip(GROUP), 255, &packet(&advert_from(Version::V2, 0)));
+    vi.handle_packet(
+        now,
+        ip(PEER),
+        ip(GROUP),
+        255,
+        &packet(&advert_from(Version::V2, 0)),
+    );
     let takeover = now + Duration::from_micros(609_375);
     vi.handle_timeout(takeover);
     let a = drain(&mut vi);
     assert_eq!(vi.state(), State::Master);
-    assert_eq!(advert_priorities(&a), vec![100], "the advert goes out at once");
+    assert_eq!(
+        advert_priorities(&a),
+        vec![100],
+        "the advert goes out at once"
+    );
     assert_eq!(announces(&a), 0, "no GARP before the handoff delay");
     assert_eq!(vi.poll_timeout(), Some(takeover + delay));
     vi.handle_timeout(takeover + delay);

@@ -38,7 +38,10 @@ fn halo(args: &[&str], log: PathBuf) -> Kill {
 fn wait_port(port: u16) {
     let t0 = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(t0.elapsed() < Duration::from_secs(10), "port {port} never listened");
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "port {port} never listened"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -46,7 +49,11 @@ fn wait_port(port: u16) {
 fn get(port: u16, path: &str) -> String {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
     out
@@ -148,7 +155,11 @@ fn twenty_reloads_under_wrk_lose_nothing() {
             .args(["reload", "--pid-file", pid_file.to_str().unwrap()])
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let out = wrk.wait_with_output().unwrap();
     let report = String::from_utf8_lossy(&out.stdout).to_string();
@@ -159,18 +170,28 @@ fn twenty_reloads_under_wrk_lose_nothing() {
         "failed requests:\n{report}\n{}",
         get(front, "/")
     );
-    assert!(!report.contains("Socket errors"), "socket errors:\n{report}");
+    assert!(
+        !report.contains("Socket errors"),
+        "socket errors:\n{report}"
+    );
     let requests: u64 = report
         .lines()
         .find(|l| l.contains("requests in"))
         .and_then(|l| l.split_whitespace().next())
         .and_then(|n| n.parse().ok())
         .unwrap();
-    assert!(requests > 1000, "too few requests to mean anything: {requests}");
+    assert!(
+        requests > 1000,
+        "too few requests to mean anything: {requests}"
+    );
     // Exactly as many connections as a run without reloads: nothing reconnected.
     let after = accepts(front);
     assert!(baseline >= 21, "baseline {baseline}");
-    assert_eq!(after - before, baseline, "halo closed keepalive connections");
+    assert_eq!(
+        after - before,
+        baseline,
+        "halo closed keepalive connections"
+    );
     let log_text = std::fs::read_to_string(&log).unwrap();
     // 13 valid files applied, 7 invalid ones refused (i % 3 == 1 for i in 0..20).
     assert_eq!(log_text.matches("reload done").count(), 13, "{log_text}");
