@@ -40,11 +40,19 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
     if let Some(http) = &loaded.config.http {
         crate::limits::raise_nofile(http.worker_connections as u64);
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(threads)
-        .enable_all()
-        .build()
-        .context("starting the runtime")?;
+    // One worker (nginx `worker_processes 1`): a current-thread runtime, with no cross-thread
+    // wakeups or work stealing; more: the multi-threaded scheduler.
+    let runtime = if threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .enable_all()
+            .build()
+    }
+    .context("starting the runtime")?;
     runtime.block_on(serve(opts, loaded.config))
 }
 
