@@ -198,10 +198,13 @@ pub(crate) async fn forward(
             }
         };
         attempts += 1;
+        // Until the attempt ends, the outcome is "not the server's fault": if this future is
+        // dropped because the client went away, nginx too frees the peer without counting a
+        // failure (NGX_HTTP_CLIENT_CLOSED_REQUEST, 499).
         let mut lease = PeerLease {
             upstream: upstream.clone(),
             peer,
-            outcome: Outcome::Failed,
+            outcome: Outcome::NotFailed,
         };
         let addr = lb.server(peer).addr;
         report.begin(addr);

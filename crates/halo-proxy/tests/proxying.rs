@@ -440,3 +440,48 @@ async fn silent_server_is_skipped_within_two_seconds() {
     }
     drop(silent);
 }
+
+/// A client that gives up while its request waits on the upstream does not count against the
+/// server (nginx frees the peer without a failure on a client-closed request, 499).
+#[tokio::test]
+async fn client_abort_is_not_an_upstream_failure() {
+    let (arrived_tx, mut arrived) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let slow_handler: Handler = Arc::new(move |_req| {
+        let arrived_tx = arrived_tx.clone();
+        Box::pin(async move {
+            let _ = arrived_tx.send(());
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            Response::new(Full::new(Bytes::from_static(b"late")))
+        })
+    });
+    // Two servers: with a single one nginx (and halo) never count failures at all.
+    let a = backend_with(slow_handler.clone()).await;
+    let b = backend_with(slow_handler).await;
+    let listen = free_addr();
+    let proxy = start(&one_upstream(listen, &[a.addr, b.addr], "", "")).await;
+    for _ in 0..4 {
+        let mut s = TcpStream::connect(listen).await.unwrap();
+        s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(5), arrived.recv())
+            .await
+            .unwrap();
+        drop(s); // the client goes away while the upstream works on it
+    }
+    // The leases are released once the proxy notices the closes; nothing may count as failed.
+    let status = || proxy.upstream_status();
+    eventually("the aborted requests are released", || {
+        status()
+            .iter()
+            .find(|(n, _)| n == "app")
+            .is_some_and(|(_, peers)| peers.iter().all(|p| p.conns == 0))
+    })
+    .await;
+    let peers = status();
+    let app = &peers.iter().find(|(n, _)| n == "app").unwrap().1;
+    for p in app {
+        assert_eq!(p.fails, 0, "{app:?}");
+        assert!(p.available, "{app:?}");
+    }
+}

@@ -3,65 +3,16 @@
 //! halo (stub_status `accepts` stays at wrk's connection count). Loopback only; needs `wrk`.
 #![allow(clippy::unwrap_used)]
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
-struct Kill(Child);
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn halo(args: &[&str], log: PathBuf) -> Kill {
-    let log = std::fs::File::create(log).unwrap();
-    Kill(
-        Command::new(env!("CARGO_BIN_EXE_halo"))
-            .args(args)
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap(),
-    )
-}
-
-fn wait_port(port: u16) {
-    let t0 = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            t0.elapsed() < Duration::from_secs(10),
-            "port {port} never listened"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn get(port: u16, path: &str) -> String {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out
-}
+use common::{free_port, http_get, spawn_halo, wait_port};
 
 fn accepts(port: u16) -> u64 {
     // "Active connections: N \nserver accepts handled requests\n A H R \n..."
-    let text = get(port, "/status");
+    let text = http_get(port, "/status");
     let line = text.lines().find(|l| l.starts_with(' ')).unwrap();
     line.split_whitespace().next().unwrap().parse().unwrap()
 }
@@ -90,9 +41,9 @@ fn twenty_reloads_under_wrk_lose_nothing() {
             ),
         )
         .unwrap();
-        backends.push(halo(
+        backends.push(spawn_halo(
             &["run", "--nginx", conf.to_str().unwrap()],
-            dir.join(format!("{name}.log")),
+            &dir.join(format!("{name}.log")),
         ));
         wait_port(port);
     }
@@ -111,7 +62,7 @@ fn twenty_reloads_under_wrk_lose_nothing() {
     std::fs::write(&conf, &valid_a).unwrap();
     let pid_file = dir.join("front.pid");
     let log = dir.join("front.log");
-    let _front = halo(
+    let _front = spawn_halo(
         &[
             "run",
             "--nginx",
@@ -119,7 +70,7 @@ fn twenty_reloads_under_wrk_lose_nothing() {
             "--pid-file",
             pid_file.to_str().unwrap(),
         ],
-        log.clone(),
+        &log,
     );
     wait_port(front);
     // How many connections a wrk run opens with no reload at all (its 20, plus whatever it opens
@@ -168,7 +119,7 @@ fn twenty_reloads_under_wrk_lose_nothing() {
     assert!(
         !report.contains("Non-2xx"),
         "failed requests:\n{report}\n{}",
-        get(front, "/")
+        http_get(front, "/")
     );
     assert!(
         !report.contains("Socket errors"),

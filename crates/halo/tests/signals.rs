@@ -2,36 +2,23 @@
 //! exiting; SIGUSR1 reopens the access log after rotation.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Child, Command};
 use std::time::{Duration, Instant};
+
+use common::{free_port, http_get, spawn_halo, wait_port, KillOnDrop};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-
-struct Kill(Child);
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn scratch(tag: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("halo-signals-{}-{tag}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A backend that answers every request after `delay`, telling `arrived` when a request came in.
@@ -56,38 +43,13 @@ fn slow_backend(delay: Duration, arrived: std::sync::mpsc::Sender<()>) -> u16 {
     port
 }
 
-fn start(dir: &std::path::Path, conf: &str) -> Kill {
+fn start(dir: &std::path::Path, conf: &str) -> KillOnDrop {
     let path = dir.join("nginx.conf");
     std::fs::write(&path, conf).unwrap();
-    let log = std::fs::File::create(dir.join("halo.log")).unwrap();
-    Kill(
-        Command::new(env!("CARGO_BIN_EXE_halo"))
-            .args(["run", "--nginx", path.to_str().unwrap()])
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap(),
+    spawn_halo(
+        &["run", "--nginx", path.to_str().unwrap()],
+        &dir.join("halo.log"),
     )
-}
-
-fn wait_port(port: u16) {
-    let t0 = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            t0.elapsed() < Duration::from_secs(10),
-            "port {port} never listened"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn get(port: u16) -> String {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out
 }
 
 #[test]
@@ -104,7 +66,7 @@ fn sigquit_drains_in_flight_requests_then_exits() {
         ),
     );
     wait_port(port);
-    let request = std::thread::spawn(move || get(port));
+    let request = std::thread::spawn(move || http_get(port, "/"));
     // The request is in flight once the backend has it.
     arrived.recv_timeout(Duration::from_secs(5)).unwrap();
     kill(Pid::from_raw(halo.0.id() as i32), Signal::SIGQUIT).unwrap();
@@ -137,7 +99,7 @@ fn sigusr1_reopens_the_access_log() {
         ),
     );
     wait_port(port);
-    assert!(get(port).ends_with("ok"));
+    assert!(http_get(port, "/").ends_with("ok"));
     let lines = |p: &std::path::Path| {
         std::fs::read_to_string(p)
             .unwrap_or_default()
@@ -161,7 +123,7 @@ fn sigusr1_reopens_the_access_log() {
         assert!(t0.elapsed() < Duration::from_secs(5), "log not reopened");
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert!(get(port).ends_with("ok"));
+    assert!(http_get(port, "/").ends_with("ok"));
     let t0 = Instant::now();
     while lines(&access) < 1 {
         assert!(

@@ -1,6 +1,5 @@
 //! The demo without root: one halo on loopback balancing two halo web servers.
 
-use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -52,18 +51,10 @@ pub fn run() -> anyhow::Result<()> {
         18080,
         Duration::from_millis(20),
     );
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let ticks = super::SecondsUntilCtrlC::new()?;
     let mut last = Instant::now();
     loop {
-        let stop = rt.block_on(async {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => true,
-                _ = tokio::time::sleep(Duration::from_secs(1)) => false,
-            }
-        });
-        if stop {
+        if !ticks.next() {
             break;
         }
         let window = prober.since(last);
@@ -84,7 +75,6 @@ pub fn run() -> anyhow::Result<()> {
     drop(prober);
     drop(children);
     let _ = std::fs::remove_dir_all(&dir);
-    let _: Option<IpAddr> = None;
     Ok(())
 }
 

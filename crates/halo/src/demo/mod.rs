@@ -43,6 +43,29 @@ pub fn demo(tour: bool) -> anyhow::Result<()> {
     result
 }
 
+/// One tick a second until Ctrl-C (SIGINT), for the live views.
+pub(crate) struct SecondsUntilCtrlC(tokio::runtime::Runtime);
+
+impl SecondsUntilCtrlC {
+    pub(crate) fn new() -> anyhow::Result<Self> {
+        Ok(Self(
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?,
+        ))
+    }
+
+    /// Waits a second; `false` once Ctrl-C was pressed.
+    pub(crate) fn next(&self) -> bool {
+        self.0.block_on(async {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => false,
+                _ = tokio::time::sleep(Duration::from_secs(1)) => true,
+            }
+        })
+    }
+}
+
 /// Waits for the first balancer to hold the VIP (the seed's VRRPv2 at 1 s adverts: about 3.6 s).
 fn wait_for_master(topo: &Topology, timeout: Duration) -> anyhow::Result<&'static str> {
     let t0 = Instant::now();
@@ -75,18 +98,10 @@ fn live(topo: &Topology) -> anyhow::Result<()> {
          sudo ip netns pids {} | xargs sudo kill -9     (crash the master's halo: restarted at once)\n",
         topo.lan_host("lb1").name()
     );
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let ticks = SecondsUntilCtrlC::new()?;
     let mut last = Instant::now();
     loop {
-        let stop = rt.block_on(async {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => true,
-                _ = tokio::time::sleep(Duration::from_secs(1)) => false,
-            }
-        });
-        if stop {
+        if !ticks.next() {
             println!();
             return Ok(());
         }

@@ -91,6 +91,21 @@ fn hook_command(h: &Option<Hook>, default_user: &Option<RunAs>) -> Option<Script
     })
 }
 
+/// The notify hooks of an instance or sync group: `notify_master`, `notify_backup`, `notify_fault`,
+/// `notify_stop` and `notify`, in that order, run as their own user or the global `script_user`.
+fn notify_hooks(
+    [master, backup, fault, stop, generic]: [&Option<Hook>; 5],
+    user: &Option<RunAs>,
+) -> NotifyHooks {
+    NotifyHooks {
+        master: hook_command(master, user),
+        backup: hook_command(backup, user),
+        fault: hook_command(fault, user),
+        stop: hook_command(stop, user),
+        generic: hook_command(generic, user),
+    }
+}
+
 fn fingerprint(cfg: &VrrpConfig, inst: &VrrpInstance) -> String {
     let g = &cfg.global;
     let scripts: Vec<_> = cfg
@@ -223,13 +238,16 @@ impl VrrpRuntime {
         channels: Vec<(SyncGroup, mpsc::UnboundedReceiver<(String, MemberStatus)>)>,
     ) {
         for (g, rx) in channels {
-            let hooks = NotifyHooks {
-                master: hook_command(&g.notify_master, &config.global.script_user),
-                backup: hook_command(&g.notify_backup, &config.global.script_user),
-                fault: hook_command(&g.notify_fault, &config.global.script_user),
-                stop: hook_command(&g.notify_stop, &config.global.script_user),
-                generic: hook_command(&g.notify, &config.global.script_user),
-            };
+            let hooks = notify_hooks(
+                [
+                    &g.notify_master,
+                    &g.notify_backup,
+                    &g.notify_fault,
+                    &g.notify_stop,
+                    &g.notify,
+                ],
+                &config.global.script_user,
+            );
             let notifier = Notifier::spawn(Scope::Group, g.name.clone(), hooks);
             let members: Vec<(String, Option<mpsc::Sender<Input>>)> = g
                 .members
@@ -338,13 +356,16 @@ impl VrrpRuntime {
         if let Ok(mut r) = entry.routes.lock() {
             r.insert(inst.vrid, tx.clone());
         }
-        let hooks = NotifyHooks {
-            master: hook_command(&inst.notify_master, &config.global.script_user),
-            backup: hook_command(&inst.notify_backup, &config.global.script_user),
-            fault: hook_command(&inst.notify_fault, &config.global.script_user),
-            stop: hook_command(&inst.notify_stop, &config.global.script_user),
-            generic: hook_command(&inst.notify, &config.global.script_user),
-        };
+        let hooks = notify_hooks(
+            [
+                &inst.notify_master,
+                &inst.notify_backup,
+                &inst.notify_fault,
+                &inst.notify_stop,
+                &inst.notify,
+            ],
+            &config.global.script_user,
+        );
         let announcer = match Announcer::new(iface.index, iface.mac) {
             Ok(a) => Some(a),
             Err(e) => {
