@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// How bad a [`Diagnostic`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -124,6 +125,24 @@ impl Diagnostics {
                 Err(list)
             }
         }
+    }
+}
+
+/// Where a token of a configuration file starts (shared by the keepalived and nginx lexers).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Pos {
+    pub(crate) file: Arc<Path>,
+    pub(crate) line: u32,
+    pub(crate) col: u32,
+}
+
+impl Pos {
+    pub(crate) fn error(&self, message: impl Into<String>) -> Diagnostic {
+        Diagnostic::error(&self.file, self.line, self.col, message)
+    }
+
+    pub(crate) fn warning(&self, message: impl Into<String>) -> Diagnostic {
+        Diagnostic::warning(&self.file, self.line, self.col, message)
     }
 }
 

@@ -130,18 +130,7 @@ mod tests {
         let mut a = VrrpInstance::new("A", "eth0", 1);
         a.track_script.push(crate::vrrp::TrackRef::named("chk"));
         let b = VrrpInstance::new("B", "eth0", 2);
-        let script = VrrpScript {
-            name: "chk".into(),
-            script: "/bin/true".into(),
-            interval: Duration::from_secs(1),
-            timeout: None,
-            weight: 0,
-            reverse: false,
-            rise: 1,
-            fall: 1,
-            user: None,
-            init_fail: false,
-        };
+        let script = VrrpScript::new("chk", "/bin/true");
         let mut old = config(vec![a.clone(), b.clone()]);
         old.vrrp.scripts.push(script.clone());
         let mut new = old.clone();

@@ -825,44 +825,39 @@ impl HttpConfig {
         for (i, log) in self.access_log.iter().enumerate() {
             check_log(format!("access_log[{i}]"), log, &mut err);
         }
-        for (i, zone) in self.limit_conn_zones.iter().enumerate() {
-            if !LIMIT_KEYS.contains(&zone.key.as_str()) {
-                err(
-                    format!("limit_conn_zones[{i}].key"),
-                    format!(
-                        "unsupported key {:?}; expected $binary_remote_addr or $remote_addr",
-                        zone.key
-                    ),
-                );
-            }
-            if self.limit_conn_zones[..i]
-                .iter()
-                .any(|z| z.name == zone.name)
-            {
-                err(
-                    format!("limit_conn_zones[{i}].name"),
-                    format!("duplicate zone {:?}", zone.name),
-                );
-            }
-        }
-        for (i, zone) in self.limit_req_zones.iter().enumerate() {
-            if !LIMIT_KEYS.contains(&zone.key.as_str()) {
-                err(
-                    format!("limit_req_zones[{i}].key"),
-                    format!(
-                        "unsupported key {:?}; expected $binary_remote_addr or $remote_addr",
-                        zone.key
-                    ),
-                );
-            }
-            if self.limit_req_zones[..i]
-                .iter()
-                .any(|z| z.name == zone.name)
-            {
-                err(
-                    format!("limit_req_zones[{i}].name"),
-                    format!("duplicate zone {:?}", zone.name),
-                );
+        // Both kinds of zone need a supported key and a name unique among their kind.
+        let zone_lists: [(&str, Vec<(&str, &str)>); 2] = [
+            (
+                "limit_conn_zones",
+                self.limit_conn_zones
+                    .iter()
+                    .map(|z| (z.name.as_str(), z.key.as_str()))
+                    .collect(),
+            ),
+            (
+                "limit_req_zones",
+                self.limit_req_zones
+                    .iter()
+                    .map(|z| (z.name.as_str(), z.key.as_str()))
+                    .collect(),
+            ),
+        ];
+        for (list, zones) in &zone_lists {
+            for (i, &(name, key)) in zones.iter().enumerate() {
+                if !LIMIT_KEYS.contains(&key) {
+                    err(
+                        format!("{list}[{i}].key"),
+                        format!(
+                            "unsupported key {key:?}; expected $binary_remote_addr or $remote_addr"
+                        ),
+                    );
+                }
+                if zones[..i].iter().any(|&(other, _)| other == name) {
+                    err(
+                        format!("{list}[{i}].name"),
+                        format!("duplicate zone {name:?}"),
+                    );
+                }
             }
         }
         for (i, up) in self.upstreams.iter().enumerate() {

@@ -10,6 +10,7 @@ mod diff;
 pub mod duration_text;
 mod field_path;
 pub mod http;
+mod import_validation;
 mod keepalived;
 mod native;
 mod nginx;
@@ -18,7 +19,6 @@ mod vrrp_validate;
 
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
-use std::path::PathBuf;
 
 pub use diagnostic::{Diagnostic, Severity};
 pub use diff::{diff, ConfigDiff};
@@ -42,26 +42,15 @@ pub struct Config {
     pub admin: AdminConfig,
 }
 
-/// The local control interface: a Unix socket for `halo status`/reload, and an optional
-/// HTTP listener for status and metrics.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The local control interface: an optional HTTP listener for JSON status and Prometheus
+/// metrics. (`halo status` reads the state file; `halo reload` signals the pid file.)
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct AdminConfig {
-    /// Unix socket of the control interface (default `/run/halo/admin.sock`).
-    pub socket: PathBuf,
     /// Also serve JSON status and Prometheus metrics over HTTP here (default: off). Bind it to
     /// a loopback or management address: it has no authentication.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status_listen: Option<SocketAddr>,
-}
-
-impl Default for AdminConfig {
-    fn default() -> Self {
-        Self {
-            socket: PathBuf::from("/run/halo/admin.sock"),
-            status_listen: None,
-        }
-    }
 }
 
 impl Config {

@@ -198,6 +198,25 @@ pub struct VrrpScript {
     pub init_fail: bool,
 }
 
+impl VrrpScript {
+    /// A script with keepalived's defaults for everything but its name and command line
+    /// (the same defaults a native file gets for omitted keys).
+    pub fn new(name: impl Into<String>, script: impl Into<String>) -> Self {
+        VrrpScript {
+            name: name.into(),
+            script: script.into(),
+            interval: one_second(),
+            timeout: None,
+            weight: 0,
+            reverse: false,
+            rise: one(),
+            fall: one(),
+            user: None,
+            init_fail: false,
+        }
+    }
+}
+
 fn one_second() -> Duration {
     Duration::from_secs(1)
 }

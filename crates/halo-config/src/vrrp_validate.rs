@@ -2,7 +2,7 @@
 //! protocol constraints. Shared by the native loader and the keepalived importer.
 
 use crate::field_path::{FieldPath, Issue};
-use crate::vrrp::{InitialState, VrrpConfig, VrrpInstance, VrrpVersion};
+use crate::vrrp::{InitialState, TrackRef, VrrpConfig, VrrpInstance, VrrpVersion};
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::time::Duration;
@@ -272,36 +272,17 @@ fn instance(config: &VrrpConfig, inst: &VrrpInstance, path: &FieldPath, issues: 
         ));
     }
 
-    for (t, track) in inst.track_script.iter().enumerate() {
-        let tpath = path.key("track_script").index(t);
-        if !config.scripts.iter().any(|s| s.name == track.name) {
-            issues.push(
-                Issue::error(
-                    tpath.key("name"),
-                    format!("unknown track_script \"{}\"", track.name),
-                )
-                .expected(one_of(config.scripts.iter().map(|s| s.name.as_str()))),
-            );
-        }
-        if let Some(w) = track.weight {
-            weight_in(w, 253, &tpath.key("weight"), issues);
-        }
-    }
-    for (t, track) in inst.track_file.iter().enumerate() {
-        let tpath = path.key("track_file").index(t);
-        if !config.track_files.iter().any(|s| s.name == track.name) {
-            issues.push(
-                Issue::error(
-                    tpath.key("name"),
-                    format!("unknown track_file \"{}\"", track.name),
-                )
-                .expected(one_of(config.track_files.iter().map(|s| s.name.as_str()))),
-            );
-        }
-        if let Some(w) = track.weight {
-            weight_in(w, 254, &tpath.key("weight"), issues);
-        }
-    }
+    let scripts: Vec<&str> = config.scripts.iter().map(|s| s.name.as_str()).collect();
+    track_refs(
+        &inst.track_script,
+        "track_script",
+        &scripts,
+        253,
+        path,
+        issues,
+    );
+    let files: Vec<&str> = config.track_files.iter().map(|f| f.name.as_str()).collect();
+    track_refs(&inst.track_file, "track_file", &files, 254, path, issues);
     for (t, track) in inst.track_interface.iter().enumerate() {
         if let Some(w) = track.weight {
             weight_in(
@@ -315,6 +296,33 @@ fn instance(config: &VrrpConfig, inst: &VrrpInstance, path: &FieldPath, issues: 
 
     if strict {
         strict_rules(inst, version, path, issues);
+    }
+}
+
+/// Checks an instance's `list` (`track_script` or `track_file`): each reference must name one of
+/// `defined`, and an explicit weight must lie within -`bound`..=`bound`.
+fn track_refs(
+    tracks: &[TrackRef],
+    list: &str,
+    defined: &[&str],
+    bound: i32,
+    path: &FieldPath,
+    issues: &mut Vec<Issue>,
+) {
+    for (t, track) in tracks.iter().enumerate() {
+        let tpath = path.key(list).index(t);
+        if !defined.contains(&track.name.as_str()) {
+            issues.push(
+                Issue::error(
+                    tpath.key("name"),
+                    format!("unknown {list} \"{}\"", track.name),
+                )
+                .expected(one_of(defined.iter().copied())),
+            );
+        }
+        if let Some(w) = track.weight {
+            weight_in(w, bound, &tpath.key("weight"), issues);
+        }
     }
 }
 

@@ -31,6 +31,36 @@ fn any_auth() -> impl Strategy<Value = Authentication> {
     ]
 }
 
+/// A valid VRRPv3 advert (no authentication) whose addresses and carrier addresses all come from `address`,
+/// with fewer than `max_addresses` protected addresses.
+fn any_v3_advert<S: Strategy<Value = IpAddr>>(
+    address: fn() -> S,
+    max_addresses: usize,
+) -> impl Strategy<Value = (Advert, IpAddr, IpAddr)> {
+    (
+        any::<u8>(),
+        any::<u8>(),
+        0u16..=0x0fff,
+        prop::collection::vec(address(), 0..max_addresses),
+        address(),
+        address(),
+    )
+        .prop_map(|(vrid, priority, adver_int, addresses, src, dst)| {
+            (
+                Advert {
+                    version: Version::V3,
+                    vrid,
+                    priority,
+                    adver_int,
+                    authentication: Authentication::None,
+                    addresses,
+                },
+                src,
+                dst,
+            )
+        })
+}
+
 /// A valid advert with its carrier addresses.
 fn any_advert() -> impl Strategy<Value = (Advert, IpAddr, IpAddr)> {
     let v2 = (
@@ -58,50 +88,8 @@ fn any_advert() -> impl Strategy<Value = (Advert, IpAddr, IpAddr)> {
                 )
             },
         );
-    let v3_4 = (
-        any::<u8>(),
-        any::<u8>(),
-        0u16..=0x0fff,
-        prop::collection::vec(any_v4(), 0..20),
-        any_v4(),
-        any_v4(),
-    )
-        .prop_map(|(vrid, priority, adver_int, addresses, src, dst)| {
-            (
-                Advert {
-                    version: Version::V3,
-                    vrid,
-                    priority,
-                    adver_int,
-                    authentication: Authentication::None,
-                    addresses,
-                },
-                src,
-                dst,
-            )
-        });
-    let v3_6 = (
-        any::<u8>(),
-        any::<u8>(),
-        0u16..=0x0fff,
-        prop::collection::vec(any_v6(), 0..8),
-        any_v6(),
-        any_v6(),
-    )
-        .prop_map(|(vrid, priority, adver_int, addresses, src, dst)| {
-            (
-                Advert {
-                    version: Version::V3,
-                    vrid,
-                    priority,
-                    adver_int,
-                    authentication: Authentication::None,
-                    addresses,
-                },
-                src,
-                dst,
-            )
-        });
+    let v3_4 = any_v3_advert(any_v4, 20);
+    let v3_6 = any_v3_advert(any_v6, 8);
     prop_oneof![v2, v3_4, v3_6]
 }
 

@@ -38,6 +38,16 @@ fn packet(advert: &Advert) -> Vec<u8> {
     advert.encode(ip(PEER), ip(GROUP)).unwrap()
 }
 
+/// Delivers `advert` as the peer's multicast advertisement with the TTL RFC 5798 §7.1 requires (255).
+fn receive_from_peer(vi: &mut Instance, now: Instant, advert: &Advert) {
+    vi.handle_packet(now, ip(PEER), ip(GROUP), 255, &packet(advert));
+}
+
+/// Delivers a well-formed VRRPv2 advertisement from the peer with the given priority.
+fn peer_advert(vi: &mut Instance, now: Instant, priority: u8) {
+    receive_from_peer(vi, now, &advert_from(Version::V2, priority));
+}
+
 fn drain(vi: &mut Instance) -> Vec<Action> {
     std::iter::from_fn(|| vi.poll_action()).collect()
 }
@@ -214,13 +224,7 @@ fn unicast_instances_do_not_check_ttl() {
     vi.handle_packet(t0, ip(PEER), ip(ME), 64, &bytes);
     assert_eq!(vi.counters().rx_adverts, 1);
     // and a multicast advert is refused on a unicast instance
-    vi.handle_packet(
-        t0,
-        ip(PEER),
-        ip(GROUP),
-        255,
-        &packet(&advert_from(Version::V2, 100)),
-    );
+    peer_advert(&mut vi, t0, 100);
     assert_eq!(vi.counters().drop_destination, 1);
 }
 
@@ -236,16 +240,10 @@ fn skip_check_adv_addr_only_for_the_known_master() {
         addresses: vec![ip("198.18.0.99")],
         ..advert_from(Version::V2, 150)
     };
-    vi.handle_packet(t0, ip(PEER), ip(GROUP), 255, &packet(&other_list));
+    receive_from_peer(&mut vi, t0, &other_list);
     assert_eq!(vi.counters().drop_addr_list, 1, "unknown sender: checked");
-    vi.handle_packet(
-        t0,
-        ip(PEER),
-        ip(GROUP),
-        255,
-        &packet(&advert_from(Version::V2, 150)),
-    );
-    vi.handle_packet(t0, ip(PEER), ip(GROUP), 255, &packet(&other_list));
+    peer_advert(&mut vi, t0, 150);
+    receive_from_peer(&mut vi, t0, &other_list);
     assert_eq!(vi.counters().drop_addr_list, 1, "known master: not checked");
     assert_eq!(vi.counters().rx_adverts, 2);
 }
@@ -377,13 +375,7 @@ fn garp_interval_spaces_the_rounds_and_refresh_rides_on_adverts() {
 fn master_answers_priority_zero_at_once_and_resets_its_timer() {
     let (mut vi, t) = master(cfg());
     let now = t + Duration::from_millis(300);
-    vi.handle_packet(
-        now,
-        ip(PEER),
-        ip(GROUP),
-        255,
-        &packet(&advert_from(Version::V2, 0)),
-    );
+    peer_advert(&mut vi, now, 0);
     assert_eq!(advert_priorities(&drain(&mut vi)), vec![100]);
     assert_eq!(vi.poll_timeout(), Some(now + Duration::from_secs(1)));
     assert_eq!(vi.counters().rx_priority_zero, 1);
@@ -394,13 +386,7 @@ fn master_answers_priority_zero_at_once_and_resets_its_timer() {
 fn master_hearing_lower_priority_reasserts_unless_lower_prio_no_advert() {
     // keepalived vrrp_state_master_rx: advert unless lower_prio_no_advert; GARPs per garp_lower_prio_repeat.
     let (mut vi, t) = master(cfg());
-    vi.handle_packet(
-        t,
-        ip(PEER),
-        ip(GROUP),
-        255,
-        &packet(&advert_from(Version::V2, 50)),
-    );
+    peer_advert(&mut vi, t, 50);
     let a = drain(&mut vi);
     assert_eq!((advert_priorities(&a), announces(&a)), (vec![100], 5));
 
@@ -408,39 +394,21 @@ fn master_hearing_lower_priority_reasserts_unless_lower_prio_no_advert() {
     c.lower_prio_no_advert = true;
     c.garp.lower_prio_repeat = 0;
     let (mut vi, t) = master(c);
-    vi.handle_packet(
-        t,
-        ip(PEER),
-        ip(GROUP),
-        255,
-        &packet(&advert_from(Version::V2, 50)),
-    );
+    peer_advert(&mut vi, t, 50);
     assert!(drain(&mut vi).is_empty(), "RFC 5798 §6.4.3: discard");
     assert_eq!(vi.state(), State::Master);
     // Equal priority from a lower address is also "lower" (RFC 5798 §6.4.3 tie-break).
     let mut c = cfg();
     c.primary_address = ip("198.18.0.3");
     let (mut vi, t) = master(c);
-    vi.handle_packet(
-        t,
-        ip(PEER),
-        ip(GROUP),
-        255,
-        &packet(&advert_from(Version::V2, 100)),
-    );
+    peer_advert(&mut vi, t, 100);
     assert_eq!(vi.state(), State::Master);
 }
 
 #[test]
 fn master_hearing_higher_priority_goes_backup_and_removes_addresses() {
     let (mut vi, t) = master(cfg());
-    vi.handle_packet(
-        t,
-        ip(PEER),
-        ip(GROUP),
-        255,
-        &packet(&advert_from(Version::V2, 150)),
-    );
+    peer_advert(&mut vi, t, 150);
     let a = drain(&mut vi);
     assert!(
         matches!(&a[0], Action::StateChanged { to: State::Backup, reason, .. } if reason.contains("priority 150 > ours 100"))
@@ -463,13 +431,7 @@ fn two_owners_lower_the_local_priority() {
     let t0 = Instant::now();
     let mut vi = Instance::new(c, t0).unwrap();
     drain(&mut vi);
-    vi.handle_packet(
-        t0,
-        ip(PEER),
-        ip(GROUP),
-        255,
-        &packet(&advert_from(Version::V2, 255)),
-    );
+    peer_advert(&mut vi, t0, 255);
     assert_eq!(vi.effective_priority(), 254);
     assert_eq!(vi.state(), State::Backup);
 }
@@ -481,13 +443,7 @@ fn backup_priority_zero_sets_down_timer_to_skew_time() {
     let t0 = Instant::now();
     let mut vi = Instance::new(cfg(), t0).unwrap();
     let now = t0 + Duration::from_secs(1);
-    vi.handle_packet(
-        now,
-        ip(PEER),
-        ip(GROUP),
-        255,
-        &packet(&advert_from(Version::V2, 0)),
-    );
+    peer_advert(&mut vi, now, 0);
     assert_eq!(
         vi.poll_timeout(),
         Some(now + Duration::from_micros(609_375))
@@ -543,13 +499,7 @@ fn fault_as_master_sends_priority_zero_and_recovery_waits_in_backup() {
     assert_eq!(vi.poll_timeout(), None, "FAULT sends no adverts");
     assert_eq!(vi.counters().tx_priority_zero, 1);
     // adverts are ignored in FAULT
-    vi.handle_packet(
-        t,
-        ip(PEER),
-        ip(GROUP),
-        255,
-        &packet(&advert_from(Version::V2, 0)),
-    );
+    peer_advert(&mut vi, t, 0);
     assert!(drain(&mut vi).is_empty());
     let later = t + Duration::from_secs(10);
     vi.set_tracking(later, 0, false);
@@ -570,13 +520,7 @@ fn shutdown_of_a_backup_sends_nothing_and_stops_everything() {
     assert_eq!(advert_priorities(&a), Vec::<u8>::new());
     assert_eq!(vi.state(), State::Stopped);
     assert_eq!(vi.poll_timeout(), None);
-    vi.handle_packet(
-        t0,
-        ip(PEER),
-        ip(GROUP),
-        255,
-        &packet(&advert_from(Version::V2, 100)),
-    );
+    peer_advert(&mut vi, t0, 100);
     assert_eq!(vi.counters().rx_adverts, 0);
 }
 
@@ -712,7 +656,7 @@ fn advert_of_the_other_family_is_a_family_drop() {
         adver_int: 0,
         ..advert_from(Version::V3, 100)
     };
-    vi.handle_packet(t0, ip(PEER), ip(GROUP), 255, &packet(&zero));
+    receive_from_peer(&mut vi, t0, &zero);
     assert_eq!(vi.counters().drop_interval, 1);
 }
 
@@ -732,13 +676,7 @@ fn resume_master_starts_as_master_and_yields_to_a_higher_priority() {
     assert!(!actions
         .iter()
         .any(|a| matches!(a, Action::RemoveAddresses(_))));
-    vi.handle_packet(
-        t0 + Duration::from_millis(10),
-        ip(PEER),
-        ip(GROUP),
-        255,
-        &packet(&advert_from(Version::V2, 200)),
-    );
+    peer_advert(&mut vi, t0 + Duration::from_millis(10), 200);
     assert_eq!(vi.state(), State::Backup);
 }
 
@@ -753,13 +691,7 @@ fn handoff_delays_the_announcement_but_a_crash_takeover_does_not() {
     let mut vi = Instance::new(c.clone(), t0).unwrap();
     drain(&mut vi);
     let now = t0 + Duration::from_secs(1);
-    vi.handle_packet(
-        now,
-        ip(PEER),
-        ip(GROUP),
-        255,
-        &packet(&advert_from(Version::V2, 0)),
-    );
+    peer_advert(&mut vi, now, 0);
     let takeover = now + Duration::from_micros(609_375);
     vi.handle_timeout(takeover);
     let a = drain(&mut vi);

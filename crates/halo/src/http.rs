@@ -60,6 +60,11 @@ impl HttpSide {
         self.proxy.as_ref().map(|p| p.healthy())
     }
 
+    /// The running proxy, for the status endpoint.
+    pub fn proxy(&self) -> Option<Arc<Proxy>> {
+        self.proxy.clone()
+    }
+
     /// What VRRP calls when it hands the VIP over: stop taking new connections for that long.
     pub fn handoff_hook(&self) -> Option<crate::vrrp::HandoffHook> {
         let proxy = self.proxy.clone()?;

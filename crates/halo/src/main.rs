@@ -2,6 +2,7 @@
 //!
 //! `main` only parses the command line and hands over; each verb lives in its own module.
 
+mod admin;
 mod cli;
 mod command_line;
 mod commands;

@@ -77,6 +77,16 @@ async fn serve(opts: RunOptions, config: Config) -> anyhow::Result<()> {
             .await?,
         )
     };
+    if let Some(addr) = config.admin.status_listen {
+        crate::admin::spawn(
+            addr,
+            crate::admin::Sources {
+                board: board.clone(),
+                proxy: http.proxy(),
+            },
+        )
+        .await?;
+    }
     if let Some(p) = &opts.pid_file {
         std::fs::write(p, format!("{}\n", std::process::id()))
             .with_context(|| format!("writing {}", p.display()))?;

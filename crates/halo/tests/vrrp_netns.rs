@@ -800,9 +800,11 @@ fn native_toml_defaults_fail_over_in_under_half_a_second() {
     }
     let lan = lan("native");
     let s = Scratch::new("native");
+    // Each node also serves its status endpoint on its own loopback.
     let toml = |prio: u8| {
         format!(
-            "[[vrrp.instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\nvrid = 51\npriority = {prio}\n\
+            "[admin]\nstatus_listen = \"127.0.0.1:9100\"\n\n\
+             [[vrrp.instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\nvrid = 51\npriority = {prio}\n\
              virtual_ipaddress = [{{ addr = \"198.18.0.100\", prefix_len = 24 }}]\n"
         )
     };
@@ -837,6 +839,17 @@ fn native_toml_defaults_fail_over_in_under_half_a_second() {
     let took = t0.elapsed();
     eprintln!("native defaults, crash takeover: {took:?}");
     assert!(took <= Duration::from_millis(461), "took {took:?}");
+    // The new master's metrics say so.
+    let metrics = lan
+        .host("lb2")
+        .run_in(|| common::http_get(9100, "/metrics"))
+        .unwrap();
+    assert!(
+        metrics.contains("halo_vrrp_master{instance=\"VI_1\",vrid=\"51\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics
+        .contains("halo_vrrp_packets_total{instance=\"VI_1\",vrid=\"51\",kind=\"received\"}"));
 }
 
 /// `track_interface`: a tracked link going down puts the instance in FAULT (and back when it comes

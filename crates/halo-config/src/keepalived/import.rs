@@ -202,6 +202,21 @@ impl Importer<'_> {
         }
     }
 
+    /// The name of a named block (`vrrp_script NAME { ... }`) and the field path of entry `index`
+    /// of the `list` it becomes; the block and its name are recorded at that path.
+    fn named_entry(
+        &mut self,
+        node: &Node,
+        list: &str,
+        index: usize,
+    ) -> Option<(String, FieldPath)> {
+        let (name, name_pos) = self.name_arg(node)?;
+        let path = self.root.key(list).index(index);
+        self.record(&path, &node.pos);
+        self.record(&path.key("name"), &name_pos);
+        Some((name, path))
+    }
+
     /// `<BOOL>`: on|off|true|false|yes|no; no argument = true (keepalived.conf(5) PARAMETER SYNTAX).
     fn flag(&mut self, node: &Node) -> Option<bool> {
         match node.args.first() {
@@ -470,22 +485,8 @@ impl Importer<'_> {
     }
 
     fn script(&mut self, node: &Node, index: usize) -> Option<VrrpScript> {
-        let (name, name_pos) = self.name_arg(node)?;
-        let path = self.root.key("script").index(index);
-        self.record(&path, &node.pos);
-        self.record(&path.key("name"), &name_pos);
-        let mut script = VrrpScript {
-            name,
-            script: String::new(),
-            interval: Duration::from_secs(1),
-            timeout: None,
-            weight: 0,
-            reverse: false,
-            rise: 1,
-            fall: 1,
-            user: None,
-            init_fail: false,
-        };
+        let (name, path) = self.named_entry(node, "script", index)?;
+        let mut script = VrrpScript::new(name, String::new());
         let mut have_script = false;
         for child in self.block(node) {
             self.record(&path.key(&child.name), &child.pos);
@@ -565,10 +566,7 @@ impl Importer<'_> {
     }
 
     fn track_file(&mut self, node: &Node, index: usize) -> Option<TrackFile> {
-        let (name, name_pos) = self.name_arg(node)?;
-        let path = self.root.key("track_file").index(index);
-        self.record(&path, &node.pos);
-        self.record(&path.key("name"), &name_pos);
+        let (name, _) = self.named_entry(node, "track_file", index)?;
         let mut file = TrackFile {
             name,
             file: PathBuf::new(),
@@ -622,10 +620,7 @@ impl Importer<'_> {
     }
 
     fn sync_group(&mut self, node: &Node, index: usize) -> Option<SyncGroup> {
-        let (name, name_pos) = self.name_arg(node)?;
-        let path = self.root.key("sync_group").index(index);
-        self.record(&path, &node.pos);
-        self.record(&path.key("name"), &name_pos);
+        let (name, path) = self.named_entry(node, "sync_group", index)?;
         let mut group = SyncGroup {
             name,
             members: Vec::new(),
@@ -673,10 +668,7 @@ impl Importer<'_> {
         global: &GlobalDefs,
         d: &InstanceDefaults,
     ) -> Option<VrrpInstance> {
-        let (name, name_pos) = self.name_arg(node)?;
-        let path = self.root.key("instance").index(index);
-        self.record(&path, &node.pos);
-        self.record(&path.key("name"), &name_pos);
+        let (name, path) = self.named_entry(node, "instance", index)?;
         let mut inst = VrrpInstance::new(name, "", 0);
         // keepalived defaults, not halo's native ones.
         inst.advert_interval = KEEPALIVED_ADVERT_INTERVAL;

@@ -16,23 +16,7 @@ use std::sync::Arc;
 /// Deepest include nesting before an include loop is assumed.
 const MAX_INCLUDE_DEPTH: usize = 16;
 
-/// Where a token starts.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Pos {
-    pub(crate) file: Arc<Path>,
-    pub(crate) line: u32,
-    pub(crate) col: u32,
-}
-
-impl Pos {
-    pub(crate) fn error(&self, message: impl Into<String>) -> Diagnostic {
-        Diagnostic::error(&self.file, self.line, self.col, message)
-    }
-
-    pub(crate) fn warning(&self, message: impl Into<String>) -> Diagnostic {
-        Diagnostic::warning(&self.file, self.line, self.col, message)
-    }
-}
+pub(crate) use crate::diagnostic::Pos;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum TokenKind {

@@ -1295,20 +1295,10 @@ impl Importer<'_> {
                         server_return = Some((action, child.pos.clone()));
                     }
                 }
-                "client_max_body_size"
-                | "keepalive_timeout"
-                | "client_body_timeout"
-                | "send_timeout" => {
-                    self.warn(child, format!("{}: halo applies this per http block only; set it in http {{ }}; ignored here", child.name));
-                }
-                "charset" | "source_charset" => self.warn(
-                    child,
-                    format!(
-                        "{}: halo does not convert or label charsets; ignored",
-                        child.name
-                    ),
-                ),
-                _ => self.other(child, "server"),
+                _ => match ignored_in_server_or_location(&child.name) {
+                    Some(warning) => self.warn(child, warning),
+                    None => self.other(child, "server"),
+                },
             }
         }
         if server.listen.is_empty() {
@@ -1604,20 +1594,10 @@ impl Importer<'_> {
                     child,
                     "internal: halo serves this location to direct requests as well; ignored",
                 ),
-                "client_max_body_size"
-                | "keepalive_timeout"
-                | "client_body_timeout"
-                | "send_timeout" => {
-                    self.warn(child, format!("{}: halo applies this per http block only; set it in http {{ }}; ignored here", child.name));
-                }
-                "charset" | "source_charset" => self.warn(
-                    child,
-                    format!(
-                        "{}: halo does not convert or label charsets; ignored",
-                        child.name
-                    ),
-                ),
-                _ => self.other(child, "location"),
+                _ => match ignored_in_server_or_location(&child.name) {
+                    Some(warning) => self.warn(child, warning),
+                    None => self.other(child, "location"),
+                },
             }
         }
         let effective = scope.over(server_scope);
@@ -1781,6 +1761,22 @@ impl Importer<'_> {
             return None;
         }
         Some(format!("http://{host_port}{uri}"))
+    }
+}
+
+/// The warning for a directive nginx accepts in `server` and `location` blocks but halo ignores
+/// there (it takes it from the `http` block only, or not at all); `None` for any other directive.
+fn ignored_in_server_or_location(name: &str) -> Option<String> {
+    match name {
+        "client_max_body_size" | "keepalive_timeout" | "client_body_timeout" | "send_timeout" => {
+            Some(format!(
+                "{name}: halo applies this per http block only; set it in http {{ }}; ignored here"
+            ))
+        }
+        "charset" | "source_charset" => Some(format!(
+            "{name}: halo does not convert or label charsets; ignored"
+        )),
+        _ => None,
     }
 }
 

@@ -13,23 +13,7 @@ use crate::diagnostic::Diagnostic;
 use std::path::Path;
 use std::sync::Arc;
 
-/// Where a token starts.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Pos {
-    pub(crate) file: Arc<Path>,
-    pub(crate) line: u32,
-    pub(crate) col: u32,
-}
-
-impl Pos {
-    pub(crate) fn error(&self, message: impl Into<String>) -> Diagnostic {
-        Diagnostic::error(&self.file, self.line, self.col, message)
-    }
-
-    pub(crate) fn warning(&self, message: impl Into<String>) -> Diagnostic {
-        Diagnostic::warning(&self.file, self.line, self.col, message)
-    }
-}
+pub(crate) use crate::diagnostic::Pos;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Kind {

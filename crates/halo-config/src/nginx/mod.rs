@@ -13,9 +13,8 @@ mod include;
 mod lexer;
 
 use crate::diagnostic::{Diagnostic, Diagnostics};
-use crate::native::{semantic_issues, to_diagnostic};
+use crate::import_validation::finish_import;
 use crate::{Config, LoadResult};
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 /// How [`import_nginx_with`] finds files.
@@ -87,31 +86,5 @@ pub fn import_nginx_with(path: &Path, options: &NginxImportOptions) -> LoadResul
         http: imported.http,
         ..Config::default()
     };
-    // A problem the importer already reported on a line is not reported again by validation.
-    let reported: HashSet<(PathBuf, u32)> = raw
-        .iter()
-        .filter(|d| d.is_error())
-        .map(|d| (d.file.clone(), d.line))
-        .collect();
-    let mut diags = Diagnostics::default();
-    diags.extend(raw);
-    for issue in semantic_issues(&config) {
-        let mut at = Some(issue.path.clone());
-        let mut pos = None;
-        while let Some(p) = at {
-            if let Some(found) = imported.positions.get(&p.to_string()) {
-                pos = Some(found.clone());
-                break;
-            }
-            at = p.parent();
-        }
-        let d = match pos {
-            Some(pos) => to_diagnostic(&pos.file, pos.line, pos.col, issue),
-            None => to_diagnostic(path, 0, 0, issue),
-        };
-        if !(d.is_error() && reported.contains(&(d.file.clone(), d.line))) {
-            diags.push(d);
-        }
-    }
-    diags.finish(Some(config))
+    finish_import(path, raw, &imported.positions, config)
 }
