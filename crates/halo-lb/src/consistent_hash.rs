@@ -103,29 +103,13 @@ impl Ring {
         }
         loop {
             let point_index = tried.chash_point.unwrap_or(0) % self.points.len();
-            let owner = &sel.specs[self.points[point_index].server].name;
+            let owner = self.points[point_index].server;
             // Smooth weighted round robin among the usable peers carrying that server name.
-            let mut best: Option<usize> = None;
-            let mut total: i64 = 0;
-            for &index in sel.primary {
-                if sel.specs[index].name != *owner || !sel.usable(index, tried) {
-                    continue;
-                }
-                let weight = i64::from(sel.specs[index].weight);
-                let peer = &mut sel.peers[index];
-                peer.current_weight += peer.effective_weight;
-                total += peer.effective_weight;
-                if peer.effective_weight < weight {
-                    peer.effective_weight += 1;
-                }
-                let current = peer.current_weight;
-                if best.is_none_or(|b| current > sel.peers[b].current_weight) {
-                    best = Some(index);
-                }
-            }
-            if let Some(best) = best {
-                sel.peers[best].current_weight -= total;
-                return Some(best);
+            let best = round_robin::smooth_weighted_among(sel, sel.primary, |sel, index| {
+                sel.specs[index].name == sel.specs[owner].name && sel.usable(index, tried)
+            });
+            if best.is_some() {
+                return best;
             }
             tried.chash_point = Some(tried.chash_point.unwrap_or(0).wrapping_add(1));
             tried.hash_tries += 1;

@@ -54,32 +54,15 @@ fn least_of(sel: &mut Selection<'_>, tried: &Tried, list: &[usize]) -> Option<us
             },
         }
     }
-    let (start, mut best) = best?;
-    let mut total: i64 = 0;
-    if many {
-        // Smooth weighted round robin among the peers tied with `best`, scanning from it.
-        for &index in &list[start..] {
-            if tried.contains(index) || sel.peers[index].is_down(&sel.specs[index]) {
-                continue;
-            }
-            if load_cmp(sel, index, best) != std::cmp::Ordering::Equal {
-                continue;
-            }
-            if !sel.peers[index].eligible(&sel.specs[index], sel.now) {
-                continue;
-            }
-            let weight = i64::from(sel.specs[index].weight);
-            let peer = &mut sel.peers[index];
-            peer.current_weight += peer.effective_weight;
-            total += peer.effective_weight;
-            if peer.effective_weight < weight {
-                peer.effective_weight += 1;
-            }
-            if sel.peers[index].current_weight > sel.peers[best].current_weight {
-                best = index;
-            }
-        }
+    let (start, best) = best?;
+    if !many {
+        return Some(best);
     }
-    sel.peers[best].current_weight -= total;
-    Some(best)
+    // Smooth weighted round robin among the peers tied with `best`, scanning from it.
+    round_robin::smooth_weighted_among(sel, &list[start..], |sel, index| {
+        !tried.contains(index)
+            && !sel.peers[index].is_down(&sel.specs[index])
+            && load_cmp(sel, index, best) == std::cmp::Ordering::Equal
+            && sel.peers[index].eligible(&sel.specs[index], sel.now)
+    })
 }

@@ -31,18 +31,29 @@ pub(crate) fn pick(sel: &mut Selection<'_>, tried: &mut Tried) -> Option<usize> 
     smooth_weighted(sel, tried, sel.backup)
 }
 
-/// `ngx_http_upstream_get_peer`: over the usable peers of `list`, add `effective_weight` to
-/// `current_weight`, let `effective_weight` recover by 1 towards `weight`, take the largest
-/// `current_weight` (first wins ties) and subtract the total from it.
+/// `ngx_http_upstream_get_peer`: over the usable peers of `list`, the smooth weighted round robin
+/// step ([`smooth_weighted_among`]).
 pub(crate) fn smooth_weighted(
     sel: &mut Selection<'_>,
     tried: &Tried,
     list: &[usize],
 ) -> Option<usize> {
+    smooth_weighted_among(sel, list, |sel, index| sel.usable(index, tried))
+}
+
+/// nginx's smooth weighted round robin step over the peers of `candidates` that `keep` accepts:
+/// add `effective_weight` to `current_weight`, let `effective_weight` recover by 1 towards
+/// `weight`, take the largest `current_weight` (the first wins ties) and subtract the total from
+/// it. Round robin, the ties of least_conn and the servers of one ketama point all use it.
+pub(crate) fn smooth_weighted_among(
+    sel: &mut Selection<'_>,
+    candidates: &[usize],
+    mut keep: impl FnMut(&Selection<'_>, usize) -> bool,
+) -> Option<usize> {
     let mut best: Option<usize> = None;
     let mut total: i64 = 0;
-    for &index in list {
-        if !sel.usable(index, tried) {
+    for &index in candidates {
+        if !keep(sel, index) {
             continue;
         }
         let weight = i64::from(sel.specs[index].weight);
