@@ -26,10 +26,8 @@ pub fn demo(tour: bool) -> anyhow::Result<()> {
         }
         return loopback::run();
     }
-    for tool in ["ip", "nft"] {
-        if std::process::Command::new(tool).arg("-V").output().is_err() {
-            anyhow::bail!("halo demo needs `{tool}` (Debian: apt-get install iproute2 nftables)");
-        }
+    if std::process::Command::new("ip").arg("-V").output().is_err() {
+        anyhow::bail!("halo demo needs `ip` (Debian: apt-get install iproute2)");
     }
     halo_testkit::reap_stale_namespaces();
     println!("Building the seed's system in network namespaces (198.18.2.0/24):");

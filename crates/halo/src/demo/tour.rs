@@ -64,13 +64,27 @@ fn settle(d: Duration) {
     std::thread::sleep(d);
 }
 
-fn http_status(ns: &halo_testkit::Netns, url: &str) -> Option<(u16, String)> {
-    let out = ns
-        .exec(&["curl", "-s", "-m", "3", "-w", "\n%{http_code}", url])
+/// `GET path` to the VIP from inside `ns`: the status code and the body.
+fn http_status(ns: &halo_testkit::Netns, path: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let path = path.to_string();
+    ns.run_in(move || {
+        let addr = std::net::SocketAddr::new(VIP.parse().ok()?, 80);
+        let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(3)).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        )
         .ok()?;
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let (body, code) = text.rsplit_once('\n')?;
-    Some((code.trim().parse().ok()?, body.to_string()))
+        let mut text = String::new();
+        s.read_to_string(&mut text).ok()?;
+        let code = text.split_whitespace().nth(1)?.parse().ok()?;
+        let body = text.split_once("\r\n\r\n")?.1.to_string();
+        Some((code, body))
+    })
+    .ok()
+    .flatten()
 }
 
 struct Step {
@@ -107,10 +121,7 @@ pub fn run(topo: &Topology) -> anyhow::Result<()> {
     settle(Duration::from_millis(600));
     let w = summarize(&prober.since(t));
     let holders = topo.vip_holders();
-    let status = http_status(
-        topo.lan_host("client"),
-        &format!("http://{VIP}/NginxStatus"),
-    );
+    let status = http_status(topo.lan_host("client"), "/NginxStatus");
     let status_ok = status
         .as_ref()
         .is_some_and(|(c, b)| *c == 200 && b.starts_with("Active connections:"));
