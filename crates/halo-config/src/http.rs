@@ -1137,7 +1137,7 @@ fn is_token(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
-/// Splits a `proxy_pass` value into (host[:port], uri part) — `None` if not `http://...`.
+/// Splits a `proxy_pass` value into (`host[:port]`, URI part) — `None` if not `http://...`.
 /// The uri part is `None` when the URL has no path (nginx then passes the request URI unchanged).
 pub fn split_proxy_pass(pass: &str) -> Option<(&str, Option<&str>)> {
     let rest = pass.strip_prefix("http://")?;

@@ -2,7 +2,8 @@
 //!
 //! Each check runs on its own task and publishes its current value on a watch channel; each instance has
 //! an aggregator that turns the values of the checks it tracks into a priority adjustment and a FAULT
-//! flag (keepalived's rules, implemented in `halo_vrrp::track`) and tells the instance when they change.
+//! flag (keepalived's rules: `combine` below, with `halo_vrrp::contribution` for up/down checks) and tells
+//! the instance when they change.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
