@@ -163,6 +163,20 @@ impl VrrpSocket {
         })
     }
 
+    /// Also joins `group` on the interface: a VRRP multicast group other than 224.0.0.18 /
+    /// ff02::12 (keepalived `vrrp_mcast_group4/6`).
+    pub fn join_group(&self, group: IpAddr) -> Result<()> {
+        let fd = self.fd.get_ref();
+        match group {
+            IpAddr::V4(g) => fd
+                .join_multicast_v4_n(&g, &socket2::InterfaceIndexOrAddress::Index(self.ifindex))
+                .context(|| format!("joining {g} on {}", self.ifname)),
+            IpAddr::V6(g) => fd
+                .join_multicast_v6(&g, self.ifindex)
+                .context(|| format!("joining {g} on {}", self.ifname)),
+        }
+    }
+
     /// The IP version of this socket.
     pub fn family(&self) -> IpFamily {
         self.family

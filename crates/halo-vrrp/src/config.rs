@@ -90,8 +90,11 @@ pub struct InstanceConfig {
     pub lower_prio_no_advert: bool,
     /// Gratuitous ARP / NA schedule.
     pub garp: GarpConfig,
-    /// Unicast peers (keepalived `unicast_peer`); empty = multicast to 224.0.0.18 / ff02::12.
+    /// Unicast peers (keepalived `unicast_peer`); empty = multicast to `multicast_group`.
     pub unicast_peers: Vec<IpAddr>,
+    /// The multicast group adverts go to (keepalived `vrrp_mcast_group4/6`); `None` = the RFC's
+    /// 224.0.0.18 / ff02::12.
+    pub multicast_group: Option<IpAddr>,
     /// Start as master at once, without waiting Master_Down_Interval. halo sets it when it restarts and
     /// finds its virtual addresses still on the interface: it was master until it crashed, and the
     /// backups have not taken over yet. A higher-priority master, if there is one, takes the addresses
@@ -135,6 +138,7 @@ impl InstanceConfig {
             lower_prio_no_advert: false,
             garp: GarpConfig::default(),
             unicast_peers: Vec::new(),
+            multicast_group: None,
             resume_master: false,
             handoff_announce_delay: Duration::ZERO,
         }
@@ -165,10 +169,14 @@ impl InstanceConfig {
             .virtual_addresses
             .iter()
             .chain(self.unicast_peers.iter())
+            .chain(self.multicast_group.iter())
             .find(|a| a.is_ipv4() != v4)
         {
             // keepalived: all virtual_ipaddress entries of one instance share one family.
             return Err(ConfigError::MixedFamilies(*bad));
+        }
+        if let Some(group) = self.multicast_group.filter(|g| !g.is_multicast()) {
+            return Err(ConfigError::NotMulticast(group));
         }
         if self.virtual_addresses.len() > 255 {
             return Err(ConfigError::TooManyAddresses(self.virtual_addresses.len()));
@@ -241,6 +249,9 @@ pub enum ConfigError {
     /// Addresses of different families in one instance.
     #[error("address {0} is not of the same family as the primary address")]
     MixedFamilies(IpAddr),
+    /// The configured advert group is not a multicast address.
+    #[error("{0} is not a multicast address")]
+    NotMulticast(IpAddr),
     /// More than 255 virtual addresses.
     #[error("{0} virtual addresses do not fit one advert (at most 255)")]
     TooManyAddresses(usize),

@@ -615,6 +615,8 @@ impl Instance {
     fn destinations(&self) -> Vec<IpAddr> {
         if self.cfg.is_unicast() {
             self.cfg.unicast_peers.clone()
+        } else if let Some(group) = self.cfg.multicast_group {
+            vec![group]
         } else if self.cfg.primary_address.is_ipv4() {
             vec![IpAddr::V4(MULTICAST_GROUP_V4)]
         } else {

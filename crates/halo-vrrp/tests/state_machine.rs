@@ -715,3 +715,28 @@ fn handoff_delays_the_announcement_but_a_crash_takeover_does_not() {
     assert_eq!(vi.state(), State::Master);
     assert!(announces(&a) >= 1);
 }
+
+/// keepalived `vrrp_mcast_group4`: adverts go to the configured group; a unicast address there is
+/// a configuration error.
+#[test]
+fn configured_multicast_group_is_the_advert_destination() {
+    let t0 = Instant::now();
+    let mut c = cfg();
+    c.multicast_group = Some(ip("224.0.0.19"));
+    c.priority = 255;
+    c.start_as_master = true;
+    let mut vi = Instance::new(c.clone(), t0).unwrap();
+    let dsts: Vec<IpAddr> = drain(&mut vi)
+        .into_iter()
+        .filter_map(|a| match a {
+            Action::SendAdvert { dst, .. } => Some(dst),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(dsts, vec![ip("224.0.0.19")]);
+    c.multicast_group = Some(ip("198.18.0.9"));
+    assert!(matches!(
+        Instance::new(c, t0),
+        Err(ConfigError::NotMulticast(_))
+    ));
+}

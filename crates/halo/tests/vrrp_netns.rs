@@ -892,3 +892,43 @@ fn tracked_and_own_interface_down_means_fault() {
     lan.set_port_up("lb1", true).unwrap();
     state_is("MASTER").unwrap();
 }
+
+/// keepalived's `vrrp_mcast_group4`: halo sends to and listens on the configured group, so it keeps
+/// interoperating with a keepalived that uses it (neither hears adverts sent to another group).
+#[test]
+fn custom_multicast_group_interoperates_with_keepalived() {
+    if !require_root("custom_multicast_group_interoperates_with_keepalived") {
+        return;
+    }
+    let lan = lan("mcgrp");
+    let s = Scratch::new("mcgrp");
+    let group = "global_defs {\n    vrrp_mcast_group4 224.0.0.19\n}\n".to_string();
+    let mut ch = KaConf::new(2, 150, "1", "198.18.0.100/24");
+    ch.extra_top = group.clone();
+    let mut ck = KaConf::new(2, 100, "1", "198.18.0.100/24");
+    ck.extra_top = group;
+    let _ka = start_keepalived(lan.host("lb2"), &s, "ka", &ck.render());
+    let h = start_halo(lan.host("lb1"), &s, "halo", &ch.render());
+    wait_sole_holder(&lan, &HOSTS, vip(), "lb1", Duration::from_secs(8)).unwrap();
+    let ka_log = || std::fs::read_to_string(s.path("ka.log")).unwrap_or_default();
+    halo_testkit::wait_until(Duration::from_secs(5), Duration::from_millis(50), || {
+        ka_log().contains("Entering BACKUP STATE")
+    })
+    .unwrap();
+    // Several advert intervals later keepalived still follows halo.
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(holders(&lan, &HOSTS, vip()), ["lb1"], "{}", ka_log());
+    // And halo hears keepalived on that group: stopping halo hands over, a restart at a lower
+    // priority stays backup while receiving keepalived's adverts.
+    h.child.signal(nix::sys::signal::Signal::SIGTERM).unwrap();
+    wait_sole_holder(&lan, &HOSTS, vip(), "lb2", Duration::from_secs(5)).unwrap();
+    drop(h);
+    let mut ch2 = ch.clone();
+    ch2.priority = 50;
+    let h2 = start_halo(lan.host("lb1"), &s, "halo2", &ch2.render());
+    halo_testkit::wait_until(Duration::from_secs(6), Duration::from_millis(20), || {
+        counter(&h2.state_file, "rx_adverts") >= 2
+    })
+    .expect("halo heard no advert on 224.0.0.19");
+    assert_eq!(instance_state(&h2.state_file).as_deref(), Some("BACKUP"));
+}

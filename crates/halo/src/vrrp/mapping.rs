@@ -32,6 +32,11 @@ pub fn engine_config(global: &GlobalDefs, inst: &VrrpInstance, primary: IpAddr) 
     // vrrp_strict forces the RFC's behaviour for a master hearing a lower priority (keepalived man page).
     cfg.lower_prio_no_advert = inst.lower_prio_no_advert || global.strict;
     cfg.unicast_peers = inst.unicast_peer.clone();
+    cfg.multicast_group = Some(if primary.is_ipv4() {
+        IpAddr::V4(global.mcast_group4)
+    } else {
+        IpAddr::V6(global.mcast_group6)
+    });
     cfg.handoff_announce_delay = super::instance_task::HANDOFF_ANNOUNCE_DELAY;
     let interval = if primary.is_ipv4() {
         global.garp_interval

@@ -333,6 +333,16 @@ impl VrrpRuntime {
                 VrrpSocket::open(&inst.interface, family, multicast)
                     .with_context(|| format!("opening the VRRP socket on {}", inst.interface))?,
             );
+            // A group other than the RFC's (keepalived `vrrp_mcast_group4/6`) is joined too.
+            let group = match family {
+                IpFamily::V4 => IpAddr::V4(config.global.mcast_group4),
+                IpFamily::V6 => IpAddr::V6(config.global.mcast_group6),
+            };
+            if multicast && group != halo_vrrp::multicast_group(group) {
+                socket
+                    .join_group(group)
+                    .with_context(|| format!("joining {group} on {}", inst.interface))?;
+            }
             let routes: Routes = Arc::default();
             let reader = tokio::spawn(read_loop(
                 socket.clone(),
