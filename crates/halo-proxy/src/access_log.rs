@@ -105,28 +105,24 @@ impl LogFiles {
         Ok(file)
     }
 
-    pub fn flush_all(&self) {
-        let files: Vec<_> = self
-            .files
+    /// The open files, copied out so that no lock is held while writing to them.
+    fn open_files(&self) -> Vec<Arc<LogFile>> {
+        self.files
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .values()
             .cloned()
-            .collect();
-        for file in files {
+            .collect()
+    }
+
+    pub fn flush_all(&self) {
+        for file in self.open_files() {
             file.flush();
         }
     }
 
     pub fn reopen_all(&self) -> Vec<(String, std::io::Error)> {
-        let files: Vec<_> = self
-            .files
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .values()
-            .cloned()
-            .collect();
-        files
+        self.open_files()
             .iter()
             .filter_map(|f| f.reopen().err().map(|e| (f.path.clone(), e)))
             .collect()

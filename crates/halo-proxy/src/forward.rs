@@ -310,30 +310,23 @@ async fn connect(
         timeout
     };
     let started = Instant::now();
-    match UpstreamConn::connect(addr, timeout).await {
-        Ok(conn) => Ok((conn, started.elapsed())),
-        Err(ConnectError::Timeout) => Err(AttemptError {
-            kind: FailKind::Timeout,
-            sent: false,
-            connect_time: None,
-        }),
+    let kind = match UpstreamConn::connect(addr, timeout).await {
+        Ok(conn) => return Ok((conn, started.elapsed())),
+        Err(ConnectError::Timeout) => FailKind::Timeout,
         Err(ConnectError::Io(error)) => {
             tracing::warn!(%addr, %error, "connect() to upstream failed");
-            Err(AttemptError {
-                kind: FailKind::Error,
-                sent: false,
-                connect_time: None,
-            })
+            FailKind::Error
         }
         Err(ConnectError::Handshake(error)) => {
             tracing::warn!(%addr, %error, "upstream handshake failed");
-            Err(AttemptError {
-                kind: FailKind::Error,
-                sent: false,
-                connect_time: None,
-            })
+            FailKind::Error
         }
-    }
+    };
+    Err(AttemptError {
+        kind,
+        sent: false,
+        connect_time: None,
+    })
 }
 
 /// One try on one peer. A pooled connection that turns out dead before the request was

@@ -66,16 +66,16 @@ impl SecondsUntilCtrlC {
 
 /// Waits for the first balancer to hold the VIP (the seed's VRRPv2 at 1 s adverts: about 3.6 s).
 fn wait_for_master(topo: &Topology, timeout: Duration) -> anyhow::Result<&'static str> {
-    let t0 = Instant::now();
-    loop {
-        if let [one] = topo.vip_holders()[..] {
-            return Ok(one);
-        }
-        if t0.elapsed() > timeout {
-            anyhow::bail!("no balancer took the VIP within {timeout:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let mut master = None;
+    halo_testkit::wait_until(timeout, Duration::from_millis(50), || {
+        master = match topo.vip_holders()[..] {
+            [one] => Some(one),
+            _ => None,
+        };
+        master.is_some()
+    })
+    .map_err(|_| anyhow::anyhow!("no balancer took the VIP within {timeout:?}"))?;
+    master.context("no balancer took the VIP")
 }
 
 fn live(topo: &Topology) -> anyhow::Result<()> {

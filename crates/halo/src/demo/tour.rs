@@ -48,15 +48,9 @@ fn summarize(outcomes: &[Outcome]) -> Window {
     w
 }
 
-fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> Option<Duration> {
-    let t0 = Instant::now();
-    while t0.elapsed() < timeout {
-        if f() {
-            return Some(t0.elapsed());
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    None
+/// Polls `f` every 5 ms for at most `timeout` (halo_testkit's bounded wait); how long it took.
+fn wait_until(timeout: Duration, f: impl FnMut() -> bool) -> Option<Duration> {
+    halo_testkit::wait_until(timeout, Duration::from_millis(5), f).ok()
 }
 
 /// Lets requests run for `d` (bounded wait, not a guess: the window is what is measured).
