@@ -19,7 +19,8 @@ use tokio::time::Sleep;
 use crate::access_log::PendingLog;
 use crate::connection::ConnTrack;
 use crate::forward::PeerLease;
-use crate::pool::{PeerPool, PoolLimits, UpstreamConn};
+use crate::pool::{PeerPool, PoolLimits};
+use crate::upstream_h1::{Framing, UpstreamConn};
 
 /// Boxed error of our bodies.
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -90,16 +91,7 @@ impl ClientBody {
     }
 }
 
-/// What is sent upstream.
-#[derive(Debug)]
-pub(crate) enum RequestBody {
-    Empty,
-    Client(ClientBody),
-    /// A small body read completely before the first try (replayable on retries).
-    Buffered(Option<Bytes>),
-}
-
-impl Body for RequestBody {
+impl Body for ClientBody {
     type Data = Bytes;
     type Error = BoxError;
 
@@ -107,13 +99,7 @@ impl Body for RequestBody {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let body = match self.get_mut() {
-            RequestBody::Empty => return Poll::Ready(None),
-            RequestBody::Buffered(bytes) => {
-                return Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b))))
-            }
-            RequestBody::Client(body) => body,
-        };
+        let body = self.get_mut();
         match Pin::new(&mut body.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
@@ -137,55 +123,117 @@ impl Body for RequestBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        match self {
-            RequestBody::Empty => true,
-            RequestBody::Buffered(bytes) => bytes.is_none(),
-            RequestBody::Client(body) => body.inner.is_end_stream(),
-        }
+        self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {
-        match self {
-            RequestBody::Empty => SizeHint::with_exact(0),
-            RequestBody::Buffered(bytes) => {
-                SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
-            }
-            RequestBody::Client(body) => body.inner.size_hint(),
-        }
+        self.inner.size_hint()
     }
 }
 
 /// An upstream response body: `proxy_read_timeout` between reads; the connection goes back
-/// to its pool once the body was read to the end.
+/// to its pool the moment the body was read to its end.
 #[derive(Debug)]
 pub(crate) struct UpstreamBody {
-    inner: Incoming,
+    conn: Option<UpstreamConn>,
+    framing: Framing,
+    keep_alive: bool,
+    /// The whole body when it came with the response head (the usual small response): the
+    /// connection is back in the pool before the client is written to.
+    ready: Option<Bytes>,
     read_timeout: Duration,
     timer: IdleTimer,
-    conn: Option<(UpstreamConn, Arc<PeerPool>, PoolLimits)>,
+    pool: Option<(Arc<PeerPool>, PoolLimits)>,
 }
 
 impl UpstreamBody {
     pub fn new(
-        inner: Incoming,
+        mut conn: UpstreamConn,
+        mut framing: Framing,
+        keep_alive: bool,
         read_timeout: Duration,
-        conn: Option<(UpstreamConn, Arc<PeerPool>, PoolLimits)>,
+        pool: Option<(Arc<PeerPool>, PoolLimits)>,
     ) -> Self {
+        let mut ready = None;
+        if let Framing::Length(len) = framing {
+            if len > 0 && conn.buf.len() as u64 >= len {
+                let len = usize::try_from(len).unwrap_or(usize::MAX);
+                ready = Some(conn.buf.split_to(len).freeze());
+                framing = Framing::Done;
+            }
+        }
         let mut body = UpstreamBody {
-            inner,
+            conn: Some(conn),
+            framing,
+            keep_alive,
+            ready,
             read_timeout,
             timer: IdleTimer::default(),
-            conn,
+            pool,
         };
-        body.pool_if_done();
+        body.release_if_done();
         body
     }
 
-    fn pool_if_done(&mut self) {
-        if self.inner.is_end_stream() {
-            if let Some((conn, pool, limits)) = self.conn.take() {
-                pool.checkin(conn, Instant::now(), &limits);
+    fn is_done(&self) -> bool {
+        matches!(self.framing, Framing::Done | Framing::Length(0))
+    }
+
+    /// Once the body was read to its end, the connection goes back to its pool (or is closed).
+    fn release_if_done(&mut self) {
+        if !self.is_done() {
+            return;
+        }
+        if let Some(conn) = self.conn.take() {
+            if let (true, Some((pool, limits))) = (self.keep_alive, &self.pool) {
+                pool.checkin(conn, Instant::now(), limits);
             }
+        }
+    }
+
+    fn poll_data(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, BoxError>>> {
+        if let Some(data) = self.ready.take() {
+            return Poll::Ready(Some(Ok(data)));
+        }
+        let Some(conn) = self.conn.as_mut() else {
+            return Poll::Ready(None);
+        };
+        match conn.poll_body(cx, &mut self.framing) {
+            Poll::Ready(Ok(Some(data))) => {
+                self.timer.reset(self.read_timeout);
+                self.release_if_done();
+                Poll::Ready(Some(Ok(data)))
+            }
+            Poll::Ready(Ok(None)) => {
+                self.release_if_done();
+                Poll::Ready(None)
+            }
+            Poll::Ready(Err(error)) => {
+                self.conn = None;
+                tracing::debug!(%error, "upstream response body failed");
+                Poll::Ready(Some(Err(Box::new(error))))
+            }
+            Poll::Pending => {
+                ready!(self.timer.poll_expired(cx, self.read_timeout));
+                self.conn = None;
+                Poll::Ready(Some(Err(Box::new(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "proxy_read_timeout expired",
+                )))))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.ready.is_none() && (self.conn.is_none() || self.is_done())
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        let ready = self.ready.as_ref().map_or(0, |b| b.len() as u64);
+        match self.framing {
+            Framing::Length(left) => SizeHint::with_exact(ready + left),
+            Framing::Done => SizeHint::with_exact(ready),
+            Framing::Chunked(_) | Framing::UntilClose => SizeHint::default(),
         }
     }
 }
@@ -286,25 +334,9 @@ impl Body for ResponseBody {
         let frame = match &mut this.kind {
             ResponseKind::Empty => None,
             ResponseKind::Full(bytes) => bytes.take().map(|b| Ok(Frame::data(b))),
-            ResponseKind::Upstream(body) => match Pin::new(&mut body.inner).poll_frame(cx) {
-                Poll::Ready(Some(Ok(frame))) => {
-                    body.timer.reset(body.read_timeout);
-                    body.pool_if_done();
-                    Some(Ok(frame))
-                }
-                Poll::Ready(Some(Err(error))) => Some(Err(Box::new(error) as BoxError)),
-                Poll::Ready(None) => {
-                    body.pool_if_done();
-                    None
-                }
-                Poll::Pending => {
-                    ready!(body.timer.poll_expired(cx, body.read_timeout));
-                    Some(Err(Box::new(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        "proxy_read_timeout expired",
-                    )) as BoxError))
-                }
-            },
+            ResponseKind::Upstream(body) => {
+                ready!(body.poll_data(cx)).map(|result| result.map(Frame::data))
+            }
             ResponseKind::File(file) => {
                 if file.remaining == 0 {
                     None
@@ -344,14 +376,14 @@ impl Body for ResponseBody {
         match &self.kind {
             ResponseKind::Empty => true,
             ResponseKind::Full(bytes) => bytes.is_none(),
-            ResponseKind::Upstream(body) => body.inner.is_end_stream(),
+            ResponseKind::Upstream(body) => body.is_end_stream(),
             ResponseKind::File(file) => file.remaining == 0,
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match &self.kind {
-            ResponseKind::Upstream(body) => body.inner.size_hint(),
+            ResponseKind::Upstream(body) => body.size_hint(),
             _ => self
                 .exact_len()
                 .map_or_else(SizeHint::default, SizeHint::with_exact),

@@ -8,15 +8,14 @@ use std::time::{Duration, Instant};
 
 use halo_lb::{Method as LbMethod, Outcome, PeerId, PickKey, Tried};
 use http::header::{self, HeaderName, HeaderValue};
-use http::{HeaderMap, Method, Request, Response, StatusCode, Uri, Version};
-use hyper::body::Incoming;
+use http::{HeaderMap, Method, Response, StatusCode, Version};
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 
-use crate::body::{ClientBody, RequestBody, ResponseBody, ResponseKind, UpstreamBody};
+use crate::body::{ClientBody, ResponseBody, ResponseKind, UpstreamBody};
 use crate::handler::RequestCtx;
-use crate::pool::{ConnectError, UpstreamConn};
 use crate::runtime::{HeaderSource, LocationRt, ProxyPassRt, UpstreamRt};
+use crate::upstream_h1::{put_chunk, put_header, ResponseError, ResponseHead, UpstreamConn};
 use crate::variables::push_display;
 
 /// A peer in use by one attempt; released into the balancer (passive health) when dropped.
@@ -212,8 +211,8 @@ pub(crate) async fn forward(
         let attempt = attempt(&mut f, peer).await;
         let budget_left = budget.is_none_or(|b| first_start.elapsed() < b);
         match attempt {
-            Ok((mut response, conn, connect_time)) => {
-                let status = response.status().as_u16();
+            Ok((head, conn, connect_time)) => {
+                let status = head.status.as_u16();
                 report.end(Some(status), started, connect_time);
                 let listed = ne.on_status(status);
                 // 403 and 404 move on without counting as a failure (NGX_PEER_NEXT).
@@ -229,20 +228,14 @@ pub(crate) async fn forward(
                     && (ne.non_idempotent || !is_non_idempotent(&f.ctx.parts.method));
                 if may_retry {
                     lease.outcome = failure;
-                    drop(response);
+                    drop((head, conn));
                     continue;
                 }
                 lease.outcome = if listed { failure } else { Outcome::Success };
                 if status == 101 {
-                    let upstream_upgrade = hyper::upgrade::on(&mut response);
-                    return Ok(tunnel(
-                        response,
-                        upstream_upgrade,
-                        f.client_upgrade.take(),
-                        lease,
-                    ));
+                    return Ok(tunnel(head, conn, f.client_upgrade.take(), lease));
                 }
-                return Ok(client_response(response, conn, lease, &f));
+                return Ok(client_response(head, conn, lease, &f));
             }
             Err(error) => {
                 report.end(None, started, error.connect_time);
@@ -310,15 +303,17 @@ async fn connect(
         timeout
     };
     let started = Instant::now();
-    let kind = match UpstreamConn::connect(addr, timeout).await {
-        Ok(conn) => return Ok((conn, started.elapsed())),
-        Err(ConnectError::Timeout) => FailKind::Timeout,
-        Err(ConnectError::Io(error)) => {
+    let connecting = UpstreamConn::connect(addr);
+    let result = if timeout.is_zero() {
+        Ok(connecting.await)
+    } else {
+        tokio::time::timeout(timeout, connecting).await
+    };
+    let kind = match result {
+        Ok(Ok(conn)) => return Ok((conn, started.elapsed())),
+        Err(_) => FailKind::Timeout,
+        Ok(Err(error)) => {
             tracing::warn!(%addr, %error, "connect() to upstream failed");
-            FailKind::Error
-        }
-        Err(ConnectError::Handshake(error)) => {
-            tracing::warn!(%addr, %error, "upstream handshake failed");
             FailKind::Error
         }
     };
@@ -329,12 +324,77 @@ async fn connect(
     })
 }
 
+/// How writing a request to an upstream went wrong.
+struct SendFailure {
+    error: std::io::Error,
+    /// Some of the request reached the socket.
+    started: bool,
+}
+
+/// Writes the request: its head, then the body (buffered, or streamed from the client with
+/// `client_body_timeout`, in chunks when the client sent no Content-Length). Every write waits at
+/// most `proxy_send_timeout`.
+async fn send_request(
+    conn: &mut UpstreamConn,
+    head: &[u8],
+    f: &mut Forwarding<'_>,
+    chunked: bool,
+) -> Result<(), SendFailure> {
+    let timeout = f.loc.cfg.proxy_send_timeout;
+    let first = match &f.buffered {
+        Some(bytes) if !bytes.is_empty() => {
+            let mut wire = Vec::with_capacity(head.len() + bytes.len());
+            wire.extend_from_slice(head);
+            wire.extend_from_slice(bytes);
+            conn.write_all(&wire, timeout).await
+        }
+        _ => conn.write_all(head, timeout).await,
+    };
+    first.map_err(|error| SendFailure {
+        error,
+        started: false,
+    })?;
+    let Some(body) = f.body.take() else {
+        return Ok(());
+    };
+    let sent = |error| SendFailure {
+        error,
+        started: true,
+    };
+    let mut body = body;
+    let mut wire = Vec::new();
+    loop {
+        let frame = match http_body_util::BodyExt::frame(&mut body).await {
+            None => break,
+            Some(Ok(frame)) => frame,
+            Some(Err(error)) => return Err(sent(std::io::Error::other(error))),
+        };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        if data.is_empty() {
+            continue;
+        }
+        if chunked {
+            wire.clear();
+            put_chunk(&mut wire, &data);
+            conn.write_all(&wire, timeout).await.map_err(sent)?;
+        } else {
+            conn.write_all(&data, timeout).await.map_err(sent)?;
+        }
+    }
+    if chunked {
+        conn.write_all(b"0\r\n\r\n", timeout).await.map_err(sent)?;
+    }
+    Ok(())
+}
+
 /// One try on one peer. A pooled connection that turns out dead before the request was
-/// written is replaced by a fresh one without using up a try (nginx gives the try back).
+/// answered is replaced by a fresh one without using up a try (nginx gives the try back).
 async fn attempt(
     f: &mut Forwarding<'_>,
     peer: PeerId,
-) -> Result<(Response<Incoming>, UpstreamConn, Option<Duration>), AttemptError> {
+) -> Result<(ResponseHead, UpstreamConn, Option<Duration>), AttemptError> {
     let upstream = &f.pass.upstream;
     let cfg = &f.loc.cfg;
     let pool = upstream
@@ -342,35 +402,46 @@ async fn attempt(
         .get(peer.index())
         .cloned()
         .unwrap_or_default();
-    let (mut conn, mut connect_time) = match pool.checkout(Instant::now(), &upstream.limits) {
+    // A streamed body cannot be replayed on a fresh connection: check the pooled one first.
+    let probe = f.body.is_some();
+    let (mut conn, mut connect_time) = match pool.checkout(Instant::now(), &upstream.limits, probe)
+    {
         Some(conn) => (conn, None),
         None => {
             let (conn, took) = connect(upstream, peer, cfg.proxy_connect_timeout).await?;
             (conn, Some(took))
         }
     };
+    let (head, chunked) = build_request_head(f);
+    let head_request = f.ctx.parts.method == Method::HEAD;
     loop {
-        if conn.sender.ready().await.is_err() {
-            if conn.reused {
+        conn.requests += 1;
+        if let Err(failure) = send_request(&mut conn, &head, f, chunked).await {
+            if conn.reused && !failure.started {
                 let (fresh, took) = connect(upstream, peer, cfg.proxy_connect_timeout).await?;
                 (conn, connect_time) = (fresh, Some(took));
                 continue;
             }
+            tracing::debug!(error = %failure.error, "sending the request upstream failed");
+            let kind = if failure.error.kind() == std::io::ErrorKind::TimedOut {
+                FailKind::Timeout
+            } else {
+                FailKind::Error
+            };
             return Err(AttemptError {
-                kind: FailKind::Error,
-                sent: false,
+                kind,
+                sent: failure.started,
                 connect_time,
             });
         }
-        let request = build_request(f);
-        conn.note_request();
-        let sending = conn.sender.try_send_request(request);
+        let reading = conn.read_head(head_request);
         let outcome = if cfg.proxy_read_timeout.is_zero() {
-            Ok(sending.await)
+            Ok(reading.await)
         } else {
-            tokio::time::timeout(cfg.proxy_read_timeout, sending).await
+            tokio::time::timeout(cfg.proxy_read_timeout, reading).await
         };
-        match outcome {
+        let error = match outcome {
+            Ok(Ok(head)) => return Ok((head, conn, connect_time)),
             Err(_) => {
                 return Err(AttemptError {
                     kind: FailKind::Timeout,
@@ -378,51 +449,26 @@ async fn attempt(
                     connect_time,
                 })
             }
-            Ok(Ok(response)) => return Ok((response, conn, connect_time)),
-            Ok(Err(mut error)) => {
-                if let Some(request) = error.take_message() {
-                    // Not written at all: the body is intact and goes back to its slot.
-                    if let RequestBody::Client(body) = request.into_body() {
-                        f.body = Some(body);
-                    }
-                    if conn.reused {
-                        let (fresh, took) =
-                            connect(upstream, peer, cfg.proxy_connect_timeout).await?;
-                        (conn, connect_time) = (fresh, Some(took));
-                        continue;
-                    }
-                    return Err(AttemptError {
-                        kind: FailKind::Error,
-                        sent: false,
-                        connect_time,
-                    });
-                }
-                let error = error.into_error();
-                let replayable = !f.ctx.has_body || f.buffered.is_some();
-                let stale = conn.reused
-                    && replayable
-                    && (error.is_incomplete_message() || error.is_canceled());
-                if stale {
-                    // The pooled connection was closed by the upstream as we reused it.
-                    let (fresh, took) = connect(upstream, peer, cfg.proxy_connect_timeout).await?;
-                    (conn, connect_time) = (fresh, Some(took));
-                    continue;
-                }
-                let kind = if error.is_parse() || error.is_parse_status() {
-                    FailKind::InvalidHeader
-                } else if error.is_timeout() {
-                    FailKind::Timeout
-                } else {
-                    FailKind::Error
-                };
-                tracing::debug!(%error, "upstream request failed");
-                return Err(AttemptError {
-                    kind,
-                    sent: true,
-                    connect_time,
-                });
-            }
+            Ok(Err(error)) => error,
+        };
+        let replayable = !f.ctx.has_body || f.buffered.is_some();
+        if conn.reused && replayable && matches!(error, ResponseError::ClosedBeforeAnswer) {
+            // The pooled connection was closed by the upstream as we reused it.
+            let (fresh, took) = connect(upstream, peer, cfg.proxy_connect_timeout).await?;
+            (conn, connect_time) = (fresh, Some(took));
+            continue;
         }
+        let kind = match &error {
+            ResponseError::Invalid(_) => FailKind::InvalidHeader,
+            ResponseError::Io(e) if e.kind() == std::io::ErrorKind::TimedOut => FailKind::Timeout,
+            _ => FailKind::Error,
+        };
+        tracing::debug!(%error, "upstream request failed");
+        return Err(AttemptError {
+            kind,
+            sent: true,
+            connect_time,
+        });
     }
 }
 
@@ -451,12 +497,18 @@ fn listed_in_connection(headers: &HeaderMap, name: &HeaderName) -> bool {
     })
 }
 
-/// Builds the upstream request for one attempt.
-fn build_request(f: &mut Forwarding<'_>) -> Request<RequestBody> {
+/// The upstream request head for one attempt, and whether a streamed body goes chunked.
+fn build_request_head(f: &Forwarding<'_>) -> (Vec<u8>, bool) {
     let ctx = f.ctx;
     let client = &ctx.parts.headers;
-    let mut headers = HeaderMap::with_capacity(client.len() + f.loc.set_headers.len() + 2);
+    let target = upstream_target(ctx, f.pass, f.prefix_len);
+    let mut out = Vec::with_capacity(256 + target.len());
+    out.extend_from_slice(ctx.parts.method.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(target.as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\n");
     let has_connection_header = client.contains_key(header::CONNECTION);
+    let mut has_length = false;
     for (name, value) in client {
         if is_hop_by_hop(name)
             || f.loc.override_names.contains(name)
@@ -464,53 +516,61 @@ fn build_request(f: &mut Forwarding<'_>) -> Request<RequestBody> {
         {
             continue;
         }
-        headers.append(name.clone(), value.clone());
+        has_length |= name == header::CONTENT_LENGTH;
+        put_header(&mut out, name.as_str().as_bytes(), value.as_bytes());
     }
     let mut scratch = String::new();
     for (name, source) in &f.loc.set_headers {
-        let value = match source {
-            HeaderSource::Constant(value) => Some(value.clone()),
-            HeaderSource::ProxyHost => Some(f.pass.proxy_host.clone()),
+        let value: &[u8] = match source {
+            HeaderSource::Constant(value) => value.as_bytes(),
+            HeaderSource::ProxyHost => f.pass.proxy_host.as_bytes(),
             HeaderSource::Template(template) => {
                 scratch.clear();
                 template.render_into(ctx, &mut scratch);
-                // from_bytes keeps obs-text (bytes >= 0x80) that from_str would refuse.
-                HeaderValue::from_bytes(scratch.as_bytes()).ok()
+                scratch.as_bytes()
             }
         };
-        if let Some(value) = value.filter(|v| !v.is_empty()) {
-            headers.append(name.clone(), value);
+        // Like nginx, an empty value leaves the header out; CR/LF never reach the wire.
+        if !value.is_empty() && !value.iter().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
+            has_length |= name == header::CONTENT_LENGTH;
+            put_header(&mut out, name.as_str().as_bytes(), value);
         }
     }
     if f.client_upgrade.is_some() {
         if let Some(upgrade) = client.get(header::UPGRADE) {
-            headers.insert(header::UPGRADE, upgrade.clone());
-            headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+            put_header(&mut out, b"upgrade", upgrade.as_bytes());
+            put_header(&mut out, b"connection", b"upgrade");
         }
     }
-    let body = match (f.body.take(), &f.buffered) {
-        (Some(body), _) => RequestBody::Client(body),
-        (None, Some(bytes)) => RequestBody::Buffered(Some(bytes.clone())),
-        (None, None) => RequestBody::Empty,
-    };
-    let mut request = Request::new(body);
-    *request.method_mut() = ctx.parts.method.clone();
-    *request.uri_mut() = upstream_uri(ctx, f.pass, f.prefix_len);
-    *request.version_mut() = Version::HTTP_11;
-    *request.headers_mut() = headers;
-    request
+    let mut chunked = false;
+    if !has_length {
+        if f.body.is_some() {
+            put_header(&mut out, b"transfer-encoding", b"chunked");
+            chunked = true;
+        } else if let Some(bytes) = &f.buffered {
+            put_header(
+                &mut out,
+                b"content-length",
+                bytes.len().to_string().as_bytes(),
+            );
+        } else if matches!(ctx.parts.method, Method::POST | Method::PUT | Method::PATCH) {
+            put_header(&mut out, b"content-length", b"0");
+        }
+    }
+    out.extend_from_slice(b"\r\n");
+    (out, chunked)
 }
 
 /// nginx: without a URI in proxy_pass the request URI goes as the client sent it; with one,
 /// the part of the normalised URI matching the location prefix is replaced by it.
-fn upstream_uri(ctx: &RequestCtx<'_>, pass: &ProxyPassRt, prefix_len: usize) -> Uri {
+fn upstream_target<'a>(
+    ctx: &'a RequestCtx<'_>,
+    pass: &ProxyPassRt,
+    prefix_len: usize,
+) -> std::borrow::Cow<'a, str> {
     let original = ctx.parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
     let Some(replacement) = &pass.uri else {
-        if ctx.parts.uri.scheme().is_none() && ctx.parts.uri.path_and_query().is_some() {
-            // origin-form already: reuse it (a cheap reference-counted clone).
-            return ctx.parts.uri.clone();
-        }
-        return Uri::try_from(original).unwrap_or_else(|_| Uri::from_static("/"));
+        return std::borrow::Cow::Borrowed(original);
     };
     let rest = ctx.uri.get(prefix_len..).unwrap_or("");
     let mut target = String::with_capacity(replacement.len() + rest.len() + 16);
@@ -520,27 +580,33 @@ fn upstream_uri(ctx: &RequestCtx<'_>, pass: &ProxyPassRt, prefix_len: usize) -> 
         target.push('?');
         target.push_str(query);
     }
-    Uri::try_from(target).unwrap_or_else(|_| Uri::from_static("/"))
+    std::borrow::Cow::Owned(target)
 }
 
 /// Turns the upstream response into the client response (hop-by-hop removed, proxy_redirect).
 fn client_response(
-    response: Response<Incoming>,
+    head: ResponseHead,
     conn: UpstreamConn,
     lease: PeerLease,
     f: &Forwarding<'_>,
 ) -> Response<ResponseBody> {
-    let (mut parts, body) = response.into_parts();
-    let connection_listed: Vec<HeaderName> = parts
-        .headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
-        .collect();
-    for name in connection_listed {
-        parts.headers.remove(name);
+    let ResponseHead {
+        status,
+        mut headers,
+        framing,
+        keep_alive,
+    } = head;
+    if headers.contains_key(header::CONNECTION) {
+        let connection_listed: Vec<HeaderName> = headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+            .collect();
+        for name in connection_listed {
+            headers.remove(name);
+        }
     }
     for name in [
         "connection",
@@ -550,21 +616,30 @@ fn client_response(
         "upgrade",
         "trailer",
     ] {
-        parts.headers.remove(name);
+        headers.remove(name);
     }
-    if !f.pass.redirects.is_empty()
-        && (parts.status.is_redirection() || parts.status == StatusCode::CREATED)
-    {
-        rewrite_location(&mut parts.headers, f);
+    if !f.pass.redirects.is_empty() && (status.is_redirection() || status == StatusCode::CREATED) {
+        rewrite_location(&mut headers, f);
     }
-    parts.version = Version::HTTP_11;
     let upstream = &f.pass.upstream;
-    let pool = upstream.pools.get(lease.peer.index()).cloned();
-    let pooled = pool.map(|pool| (conn, pool, upstream.limits));
-    let body = UpstreamBody::new(body, f.loc.cfg.proxy_read_timeout, pooled);
+    let pool = upstream
+        .pools
+        .get(lease.peer.index())
+        .map(|pool| (pool.clone(), upstream.limits));
+    let body = UpstreamBody::new(
+        conn,
+        framing,
+        keep_alive,
+        f.loc.cfg.proxy_read_timeout,
+        pool,
+    );
     let mut body = ResponseBody::new(ResponseKind::Upstream(body));
     body.finish.lease = Some(lease);
-    Response::from_parts(parts, body)
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    *response.version_mut() = Version::HTTP_11;
+    *response.headers_mut() = headers;
+    response
 }
 
 /// `proxy_redirect`: the first rule whose prefix starts `Location`/`Refresh` rewrites it.
@@ -604,22 +679,30 @@ fn rewrite_location(headers: &mut HeaderMap, f: &Forwarding<'_>) {
 
 /// A 101 answer: both sides are upgraded and bytes are copied both ways until either closes.
 fn tunnel(
-    response: Response<Incoming>,
-    upstream_upgrade: OnUpgrade,
+    head: ResponseHead,
+    conn: UpstreamConn,
     client_upgrade: Option<OnUpgrade>,
     lease: PeerLease,
 ) -> Response<ResponseBody> {
-    let (parts, _) = response.into_parts();
     if let Some(client_upgrade) = client_upgrade {
         tokio::spawn(async move {
             let _lease = lease;
-            match tokio::try_join!(client_upgrade, upstream_upgrade) {
-                Ok((client, upstream)) => {
+            let UpstreamConn {
+                stream: mut upstream,
+                buf: early,
+                ..
+            } = conn;
+            match client_upgrade.await {
+                Ok(client) => {
                     let mut client = TokioIo::new(client);
-                    let mut upstream = TokioIo::new(upstream);
-                    if let Err(error) =
+                    // Bytes the upstream sent right behind its 101 belong to the tunnel.
+                    let copied = async {
+                        if !early.is_empty() {
+                            tokio::io::AsyncWriteExt::write_all(&mut client, &early).await?;
+                        }
                         tokio::io::copy_bidirectional(&mut client, &mut upstream).await
-                    {
+                    };
+                    if let Err(error) = copied.await {
                         tracing::debug!(%error, "upgraded connection ended");
                     }
                 }
@@ -627,5 +710,8 @@ fn tunnel(
             }
         });
     }
-    Response::from_parts(parts, ResponseBody::empty())
+    let mut response = Response::new(ResponseBody::empty());
+    *response.status_mut() = head.status;
+    *response.headers_mut() = head.headers;
+    response
 }

@@ -497,7 +497,7 @@ fn small_body(parts: &http::request::Parts) -> bool {
 async fn read_small_body(body: ClientBody) -> Result<bytes::Bytes, StatusCode> {
     use http_body_util::BodyExt as _;
     let cut = body.cut.clone();
-    match crate::body::RequestBody::Client(body).collect().await {
+    match body.collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(_) => Err(match cut.load(std::sync::atomic::Ordering::Relaxed) {
             crate::body::CUT_TIMEOUT => StatusCode::REQUEST_TIMEOUT,

@@ -36,6 +36,7 @@ mod runtime;
 mod server;
 mod static_files;
 mod stats;
+mod upstream_h1;
 mod uri;
 mod variables;
 

@@ -6,10 +6,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use hyper::client::conn::http1::SendRequest;
-use hyper_util::rt::TokioIo;
-
-use crate::body::RequestBody;
+use crate::upstream_h1::UpstreamConn;
 
 /// Limits of one upstream's pooled connections.
 #[derive(Debug, Clone, Copy)]
@@ -22,80 +19,6 @@ pub(crate) struct PoolLimits {
     pub max_requests: u64,
     /// Lifetime after which a connection is not reused.
     pub max_lifetime: Duration,
-}
-
-/// A connection to an upstream peer, ready to send one request.
-#[derive(Debug)]
-pub(crate) struct UpstreamConn {
-    pub sender: SendRequest<RequestBody>,
-    created: Instant,
-    requests: u64,
-    /// Came out of the idle pool (a failure before any byte was answered gives the try back).
-    pub reused: bool,
-}
-
-/// How long data we sent to an upstream may stay unacknowledged before the kernel gives up on the
-/// connection (TCP_USER_TIMEOUT). A backend host that vanishes (its link goes down: no RST, no
-/// answer) would otherwise hold a request until `proxy_read_timeout` (60 s by default); with this
-/// the request fails over to the next server in about this long. A live host acknowledges within
-/// milliseconds on a LAN, however slowly its application answers.
-pub(crate) const UNACKED_DATA_TIMEOUT: Duration = Duration::from_millis(1500);
-
-/// Why connecting failed.
-#[derive(Debug)]
-pub(crate) enum ConnectError {
-    Timeout,
-    Io(std::io::Error),
-    Handshake(hyper::Error),
-}
-
-impl UpstreamConn {
-    /// Opens a new connection and spawns its driver task.
-    pub async fn connect(
-        addr: SocketAddr,
-        timeout: Duration,
-    ) -> Result<UpstreamConn, ConnectError> {
-        let connecting = async {
-            let socket = socket2::Socket::new(
-                socket2::Domain::for_address(addr),
-                socket2::Type::STREAM,
-                Some(socket2::Protocol::TCP),
-            )?;
-            socket.set_nonblocking(true)?;
-            socket.set_tcp_user_timeout(Some(UNACKED_DATA_TIMEOUT))?;
-            let socket = tokio::net::TcpSocket::from_std_stream(socket.into());
-            socket.connect(addr).await
-        };
-        let stream = if timeout.is_zero() {
-            connecting.await
-        } else {
-            tokio::time::timeout(timeout, connecting)
-                .await
-                .map_err(|_| ConnectError::Timeout)?
-        }
-        .map_err(ConnectError::Io)?;
-        let _ = stream.set_nodelay(true);
-        let (sender, conn) = hyper::client::conn::http1::Builder::new()
-            .handshake(TokioIo::new(stream))
-            .await
-            .map_err(ConnectError::Handshake)?;
-        tokio::spawn(async move {
-            if let Err(error) = conn.with_upgrades().await {
-                tracing::debug!(%addr, %error, "upstream connection ended with an error");
-            }
-        });
-        Ok(UpstreamConn {
-            sender,
-            created: Instant::now(),
-            requests: 0,
-            reused: false,
-        })
-    }
-
-    /// Counts one request sent on this connection.
-    pub fn note_request(&mut self) {
-        self.requests += 1;
-    }
 }
 
 #[derive(Debug)]
@@ -111,12 +34,15 @@ pub(crate) struct PeerPool {
 }
 
 impl PeerPool {
-    /// A usable idle connection, most recently used first; expired or closed ones are dropped.
-    pub fn checkout(&self, now: Instant, limits: &PoolLimits) -> Option<UpstreamConn> {
+    /// A usable idle connection, most recently used first; expired ones are dropped. With
+    /// `probe`, so are connections the upstream closed meanwhile (for requests that could not be
+    /// replayed on a fresh connection); without, a stale connection shows when the request is
+    /// answered by a close, and the request is repeated on a fresh one.
+    pub fn checkout(&self, now: Instant, limits: &PoolLimits, probe: bool) -> Option<UpstreamConn> {
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
         while let Some(entry) = idle.pop() {
             if now.saturating_duration_since(entry.since) >= limits.idle_timeout
-                || entry.conn.sender.is_closed()
+                || (probe && !entry.conn.looks_alive())
             {
                 continue;
             }
@@ -128,14 +54,17 @@ impl PeerPool {
     }
 
     /// Returns a connection whose response was read completely.
-    pub fn checkin(&self, conn: UpstreamConn, now: Instant, limits: &PoolLimits) {
+    pub fn checkin(&self, mut conn: UpstreamConn, now: Instant, limits: &PoolLimits) {
         if limits.max_idle == 0
             || conn.requests >= limits.max_requests
             || now.saturating_duration_since(conn.created) >= limits.max_lifetime
-            || conn.sender.is_closed()
+            || !conn.buf.is_empty()
         {
+            // Bytes beyond the response mean the upstream is out of step: never reuse.
             return;
         }
+        // An idle connection keeps no read buffer.
+        conn.buf = bytes::BytesMut::new();
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
         if idle.len() >= limits.max_idle {
             // Drop the oldest: the most recently used ones are the warmest.
