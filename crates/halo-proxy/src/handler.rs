@@ -229,11 +229,12 @@ fn check_head(parts: &http::request::Parts, rt: &Runtime) -> Result<(), StatusCo
     Ok(())
 }
 
-/// Serves one request.
+/// Serves one request; `body` is None for a request without one (halo's own HTTP/1 codec).
 pub(crate) async fn handle(
     shared: &Shared,
     info: &ConnInfo,
-    req: Request<Incoming>,
+    mut parts: http::request::Parts,
+    body: Option<Incoming>,
 ) -> Response<ResponseBody> {
     let started = Instant::now();
     let nth = info.track.request_started();
@@ -243,9 +244,12 @@ pub(crate) async fn handle(
     } else {
         &info.accepted_with
     };
-    let (mut parts, body) = req.into_parts();
     let client_upgrade = if parts.headers.contains_key(header::UPGRADE) {
-        parts.extensions.remove::<OnUpgrade>()
+        let upgrade = parts.extensions.remove::<OnUpgrade>();
+        if upgrade.is_some() {
+            info.track.last_request();
+        }
+        upgrade
     } else {
         None
     };
@@ -293,7 +297,9 @@ pub(crate) async fn handle(
     report.enabled = routed
         .location
         .is_some_and(|(l, _)| !l.access_logs.is_empty());
-    let has_body = !http_body::Body::is_end_stream(&body);
+    let has_body = body
+        .as_ref()
+        .is_some_and(|b| !http_body::Body::is_end_stream(b));
     let ctx = RequestCtx {
         info,
         parts: &parts,
@@ -347,6 +353,9 @@ pub(crate) async fn handle(
     if nth >= rt.cfg.keepalive_requests || unread_body {
         close_connection(&mut response);
     }
+    if response.headers().contains_key(header::CONNECTION) {
+        info.track.last_request();
+    }
     let logs = routed
         .location
         .map(|(l, _)| &l.access_logs)
@@ -372,7 +381,7 @@ async fn run_location(
     ctx: &RequestCtx<'_>,
     loc: &LocationRt,
     prefix_len: usize,
-    body: Incoming,
+    body: Option<Incoming>,
     client_upgrade: Option<OnUpgrade>,
     report: &mut UpstreamReport,
     permits: &mut Vec<halo_lb::limit::ConnPermit>,
@@ -444,9 +453,9 @@ async fn run_location(
             let proxy_host = pass.proxy_host.to_str().unwrap_or("");
             let pctx = RequestCtx { proxy_host, ..*ctx };
             let limit = rt.cfg.client_max_body_size;
-            let client_body = ctx
-                .has_body
-                .then(|| ClientBody::new(body, rt.cfg.client_body_timeout, limit));
+            let client_body = body
+                .filter(|_| ctx.has_body)
+                .map(|body| ClientBody::new(body, rt.cfg.client_body_timeout, limit));
             let (client_body, buffered) = match client_body {
                 Some(small) if small_body(ctx.parts) => (None, Some(read_small_body(small).await?)),
                 other => (other, None),

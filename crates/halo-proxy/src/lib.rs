@@ -34,6 +34,7 @@ mod pool;
 mod routing;
 mod runtime;
 mod server;
+mod server_h1;
 mod static_files;
 mod stats;
 mod upstream_h1;

@@ -208,6 +208,8 @@ pub(crate) struct Runtime {
     pub default_type: HeaderValue,
     /// `large_client_header_buffers` size: longest request line (414 beyond).
     pub max_request_line: usize,
+    /// `large_client_header_buffers` number × size: longest request head (431 beyond).
+    pub max_head: usize,
     /// The `Server` header of every response (`halo/VERSION`, or `halo` with `server_tokens off`);
     /// an upstream's own `Server` is replaced, as nginx hides it by default.
     pub server_header: HeaderValue,
@@ -303,6 +305,7 @@ impl Runtime {
             mime,
             default_type,
             max_request_line: usize::try_from(buffers.size).unwrap_or(usize::MAX),
+            max_head,
             server_header: if cfg.server_tokens {
                 HeaderValue::from_static(concat!("halo/", env!("CARGO_PKG_VERSION")))
             } else {

@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 use bytes::{Buf, Bytes, BytesMut};
 use http::header::{HeaderName, HeaderValue};
 use http::{HeaderMap, StatusCode, Version};
-use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 /// Largest response head accepted (nginx `proxy_buffer_size` is 4k/8k; we are more lenient).
@@ -128,18 +127,10 @@ impl UpstreamConn {
         matches!(self.stream.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
     }
 
-    /// Writes `bytes` within `timeout` (between writes, nginx `proxy_send_timeout`; 0 = none).
+    /// Writes `bytes`, waiting at most `timeout` between two writes (nginx
+    /// `proxy_send_timeout`; 0 = none).
     pub async fn write_all(&mut self, bytes: &[u8], timeout: Duration) -> io::Result<()> {
-        if timeout.is_zero() {
-            return self.stream.write_all(bytes).await;
-        }
-        match tokio::time::timeout(timeout, self.stream.write_all(bytes)).await {
-            Ok(result) => result,
-            Err(_) => Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "proxy_send_timeout expired",
-            )),
-        }
+        crate::server_h1::write_all_within(&self.stream, bytes, timeout).await
     }
 
     /// Reads more bytes into `buf`; Ready(Ok(0)) at end of stream.
@@ -451,10 +442,15 @@ pub(crate) fn put_header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     out.extend_from_slice(b"\r\n");
 }
 
-/// Appends one chunk of a chunked request body.
-pub(crate) fn put_chunk(out: &mut Vec<u8>, data: &[u8]) {
+/// Appends the size line of a chunk of `len` bytes.
+pub(crate) fn put_chunk_head(out: &mut Vec<u8>, len: usize) {
     use std::io::Write as _;
-    let _ = write!(out, "{:x}\r\n", data.len());
+    let _ = write!(out, "{len:x}\r\n");
+}
+
+/// Appends one chunk of a chunked body.
+pub(crate) fn put_chunk(out: &mut Vec<u8>, data: &[u8]) {
+    put_chunk_head(out, data.len());
     out.extend_from_slice(data);
     out.extend_from_slice(b"\r\n");
 }

@@ -1,0 +1,435 @@
+//! halo's own HTTP/1.1 server codec for the common request: a GET or HEAD without a body.
+//!
+//! The connection loop ([`crate::connection::serve`]) parses every request head here first.
+//! A plain GET/HEAD is answered by this codec: the head is parsed with `httparse` straight from
+//! the connection's buffer, the handler runs, and the response is written with one `write` in
+//! the usual case. Everything else (request bodies, Upgrade, `Expect`, HTTP/1.0, heads this
+//! parser does not like) goes to hyper for that request, with the bytes already read, and comes
+//! back here once its response was sent. A request with both Content-Length and
+//! Transfer-Encoding is refused here with 400 (RFC 9112 §6.1: "ought to be handled as an error").
+
+use std::cell::RefCell;
+use std::io;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use http::header::{self, HeaderName, HeaderValue};
+use http::{HeaderMap, Method, Response, StatusCode, Version};
+use http_body::Body as _;
+use http_body_util::BodyExt as _;
+use tokio::net::TcpStream;
+
+use crate::body::ResponseBody;
+
+/// Header lines this codec takes; a head with more goes to hyper (whose limit is higher).
+const MAX_HEADERS: usize = 64;
+/// Body frames up to this size are copied behind the response head to leave in one write.
+const COALESCE: usize = 16 * 1024;
+
+/// What the bytes at the front of a connection's buffer are. Lives on the stack for a moment:
+/// boxing the head would cost an allocation per request.
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Parsed {
+    /// Not a whole head yet.
+    Partial,
+    /// A request this codec serves: its head, the bytes it took, and whether the client asked
+    /// for the connection to be closed after it.
+    Request(http::request::Parts, usize, bool),
+    /// Refused outright: answer with this status and close.
+    Reject(StatusCode),
+    /// Anything else: hyper takes this request.
+    Fallback,
+}
+
+/// Parses the request head at the front of `buf`. Heads longer than `max_head` go to hyper,
+/// which answers 431/414 for them.
+pub(crate) fn parse_request(buf: &[u8], max_head: usize) -> Parsed {
+    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut request = httparse::Request::new(&mut slots);
+    let used = match request.parse(buf) {
+        Ok(httparse::Status::Complete(used)) if used <= max_head => used,
+        Ok(httparse::Status::Partial) if buf.len() < max_head => return Parsed::Partial,
+        _ => return Parsed::Fallback,
+    };
+    let mut headers = HeaderMap::with_capacity(request.headers.len());
+    let mut close = false;
+    let (mut length, mut chunked) = (false, false);
+    for h in request.headers.iter() {
+        let Ok(name) = HeaderName::from_bytes(h.name.as_bytes()) else {
+            return Parsed::Fallback;
+        };
+        let Ok(value) = HeaderValue::from_bytes(h.value) else {
+            return Parsed::Fallback;
+        };
+        if name == header::CONTENT_LENGTH {
+            length = true;
+        } else if name == header::TRANSFER_ENCODING {
+            chunked = true;
+        } else if name == header::UPGRADE || name == header::EXPECT {
+            return Parsed::Fallback;
+        } else if name == header::CONNECTION {
+            for token in h.value.split(|b| *b == b',') {
+                let token = token.trim_ascii();
+                if token.eq_ignore_ascii_case(b"close") {
+                    close = true;
+                } else if token.eq_ignore_ascii_case(b"upgrade") {
+                    return Parsed::Fallback;
+                }
+            }
+        }
+        headers.append(name, value);
+    }
+    if length && chunked {
+        return Parsed::Reject(StatusCode::BAD_REQUEST);
+    }
+    if length || chunked {
+        // A body: hyper reads it.
+        return Parsed::Fallback;
+    }
+    let method = match request.method {
+        Some("GET") => Method::GET,
+        Some("HEAD") => Method::HEAD,
+        _ => return Parsed::Fallback,
+    };
+    if request.version != Some(1) {
+        return Parsed::Fallback;
+    }
+    let Some(path) = request.path.filter(|p| p.starts_with('/')) else {
+        return Parsed::Fallback;
+    };
+    let Ok(uri) = http::Uri::from_maybe_shared(Bytes::copy_from_slice(path.as_bytes())) else {
+        return Parsed::Fallback;
+    };
+    let mut parts = http::Request::new(()).into_parts().0;
+    parts.method = method;
+    parts.uri = uri;
+    parts.version = Version::HTTP_11;
+    parts.headers = headers;
+    Parsed::Request(parts, used, close)
+}
+
+thread_local! {
+    /// The `Date` value of the current second, formatted once per second and thread.
+    static DATE: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
+}
+
+fn put_date(out: &mut Vec<u8>) {
+    let now = SystemTime::now();
+    let second = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    DATE.with(|cell| {
+        let mut cached = cell.borrow_mut();
+        if cached.0 != second {
+            *cached = (second, httpdate::fmt_http_date(now));
+        }
+        out.extend_from_slice(cached.1.as_bytes());
+    });
+}
+
+/// RFC 9110 §6.4.1: no body for HEAD, 1xx, 204, 304.
+fn can_have_body(method: &Method, status: StatusCode) -> bool {
+    method != Method::HEAD
+        && !status.is_informational()
+        && status != StatusCode::NO_CONTENT
+        && status != StatusCode::NOT_MODIFIED
+}
+
+/// How the body goes on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Encoding {
+    /// Raw bytes (Content-Length was written), or no body at all.
+    Raw,
+    Chunked,
+}
+
+/// Serialises the status line and headers the way hyper does for the same response: the
+/// headers in map order, Content-Length from the body's exact size or chunked, `Date` last,
+/// `Connection: close` when the connection ends after this response. Returns the encoding and
+/// whether the connection must close after this response.
+fn encode_head(
+    out: &mut Vec<u8>,
+    response: &Response<ResponseBody>,
+    method: &Method,
+    mut close: bool,
+) -> (Encoding, bool) {
+    let status = response.status();
+    if status == StatusCode::OK {
+        out.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
+    } else {
+        out.extend_from_slice(b"HTTP/1.1 ");
+        out.extend_from_slice(status.as_str().as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(status.canonical_reason().unwrap_or("<none>").as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    let headers = response.headers();
+    let mut has_length = false;
+    let mut has_connection_close = false;
+    for (name, value) in headers {
+        if name == header::CONTENT_LENGTH {
+            has_length = true;
+        } else if name == header::CONNECTION {
+            let closing = value
+                .as_bytes()
+                .split(|b| *b == b',')
+                .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"));
+            has_connection_close |= closing;
+        }
+        crate::upstream_h1::put_header(out, name.as_str().as_bytes(), value.as_bytes());
+    }
+    close |= has_connection_close;
+    if close && !has_connection_close {
+        crate::upstream_h1::put_header(out, b"connection", b"close");
+    }
+    let body = response.body();
+    let mut encoding = Encoding::Raw;
+    if !has_length {
+        let exact = if body.is_end_stream() {
+            Some(0)
+        } else {
+            body.size_hint().exact()
+        };
+        let contentful = !status.is_informational()
+            && status != StatusCode::NO_CONTENT
+            && status != StatusCode::NOT_MODIFIED;
+        match exact {
+            Some(0) if contentful && method != Method::HEAD => {
+                crate::upstream_h1::put_header(out, b"content-length", b"0");
+            }
+            Some(0) => {}
+            Some(len) if contentful => {
+                crate::upstream_h1::put_header(out, b"content-length", len.to_string().as_bytes());
+            }
+            Some(_) => {}
+            None if can_have_body(method, status) => {
+                crate::upstream_h1::put_header(out, b"transfer-encoding", b"chunked");
+                encoding = Encoding::Chunked;
+            }
+            None => {}
+        }
+    }
+    out.extend_from_slice(b"date: ");
+    put_date(out);
+    out.extend_from_slice(b"\r\n\r\n");
+    (encoding, close)
+}
+
+/// Writes `data` completely; waits at most `timeout` between two writes that make progress
+/// (nginx `send_timeout`; 0 = no limit). Tries the write first, so a socket with room costs no
+/// timer at all.
+pub(crate) async fn write_all_within(
+    stream: &TcpStream,
+    mut data: &[u8],
+    timeout: Duration,
+) -> io::Result<()> {
+    while !data.is_empty() {
+        match stream.try_write(data) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => data = &data[n..],
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                let writable = stream.writable();
+                if timeout.is_zero() {
+                    writable.await?;
+                } else {
+                    tokio::time::timeout(timeout, writable)
+                        .await
+                        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "send timed out"))??;
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Sends `response` to the client; the body is streamed frame by frame. Returns whether the
+/// connection may serve another request. A body that fails midway (an upstream that died)
+/// ends the connection, as the client cannot be told otherwise.
+pub(crate) async fn write_response(
+    stream: &TcpStream,
+    response: Response<ResponseBody>,
+    method: &Method,
+    close: bool,
+    send_timeout: Duration,
+) -> io::Result<bool> {
+    let mut out = Vec::with_capacity(512);
+    let (encoding, close) = encode_head(&mut out, &response, method, close);
+    let status = response.status();
+    let mut body = response.into_body();
+    if !can_have_body(method, status) {
+        drop(body);
+        write_all_within(stream, &out, send_timeout).await?;
+        return Ok(!close);
+    }
+    // Body pieces already at hand are gathered behind the head and leave in one write; before
+    // waiting for more (a slow upstream), what was gathered goes out.
+    let mut pending = Some(out);
+    loop {
+        let frame = match futures::future::poll_immediate(body.frame()).await {
+            Some(frame) => frame,
+            None => {
+                flush(stream, &mut pending, send_timeout).await?;
+                body.frame().await
+            }
+        };
+        match frame {
+            None => {
+                finish(&mut pending, encoding);
+                flush(stream, &mut pending, send_timeout).await?;
+                return Ok(!close);
+            }
+            Some(Err(_)) => {
+                // What was sent stays sent; the close tells the client the body is cut.
+                flush(stream, &mut pending, send_timeout).await?;
+                return Ok(false);
+            }
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    put_data(stream, &mut pending, &data, encoding, send_timeout).await?;
+                }
+            }
+        }
+    }
+}
+
+/// Appends the chunked terminator.
+fn finish(pending: &mut Option<Vec<u8>>, encoding: Encoding) {
+    if encoding == Encoding::Chunked {
+        pending
+            .get_or_insert_with(Vec::new)
+            .extend_from_slice(b"0\r\n\r\n");
+    }
+}
+
+async fn flush(
+    stream: &TcpStream,
+    pending: &mut Option<Vec<u8>>,
+    send_timeout: Duration,
+) -> io::Result<()> {
+    if let Some(bytes) = pending.take() {
+        write_all_within(stream, &bytes, send_timeout).await?;
+    }
+    Ok(())
+}
+
+/// Queues one body frame: small ones are copied behind what is pending, big ones written.
+async fn put_data(
+    stream: &TcpStream,
+    pending: &mut Option<Vec<u8>>,
+    data: &[u8],
+    encoding: Encoding,
+    send_timeout: Duration,
+) -> io::Result<()> {
+    if data.is_empty() {
+        return Ok(());
+    }
+    let out = pending.get_or_insert_with(Vec::new);
+    if encoding == Encoding::Chunked {
+        crate::upstream_h1::put_chunk_head(out, data.len());
+    }
+    if data.len() <= COALESCE {
+        out.extend_from_slice(data);
+        if encoding == Encoding::Chunked {
+            out.extend_from_slice(b"\r\n");
+        }
+        return Ok(());
+    }
+    flush(stream, pending, send_timeout).await?;
+    write_all_within(stream, data, send_timeout).await?;
+    if encoding == Encoding::Chunked {
+        write_all_within(stream, b"\r\n", send_timeout).await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn plain_gets_are_ours_and_everything_else_is_hyper_s() {
+        let Parsed::Request(parts, used, close) = parse_request(
+            b"GET /a?b=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\nGET",
+            8192,
+        ) else {
+            panic!("a plain GET is parsed here");
+        };
+        assert_eq!((parts.uri.path(), parts.uri.query()), ("/a", Some("b=1")));
+        assert_eq!(parts.headers["host"], "x");
+        assert_eq!(used, 51);
+        assert!(close);
+        assert!(matches!(
+            parse_request(b"GET / HTTP/1.1\r\nHost: x\r\n", 8192),
+            Parsed::Partial
+        ));
+        for other in [
+            &b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\na"[..],
+            b"GET / HTTP/1.0\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+            b"GET http://x/ HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"GET / HTTP/1.1\r\nBad Header: x\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: x\r\nX-Long: aaaaaaaaaaaaaaaaaaaa\r\n\r\n",
+        ] {
+            assert!(
+                matches!(parse_request(other, 40), Parsed::Fallback),
+                "{:?}",
+                String::from_utf8_lossy(other)
+            );
+        }
+        assert!(matches!(
+            parse_request(
+                b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n",
+                8192
+            ),
+            Parsed::Reject(StatusCode::BAD_REQUEST)
+        ));
+    }
+
+    #[test]
+    fn heads_are_framed_like_hyper_frames_them() {
+        let encode = |response: Response<ResponseBody>, method: Method, close: bool| {
+            let mut out = Vec::new();
+            let result = encode_head(&mut out, &response, &method, close);
+            let text = String::from_utf8(out).unwrap();
+            let without_date = text.split("date: ").next().unwrap().to_owned();
+            (without_date, result)
+        };
+        let (text, result) = encode(
+            Response::new(ResponseBody::full("hello")),
+            Method::GET,
+            false,
+        );
+        assert_eq!(text, "HTTP/1.1 200 OK\r\ncontent-length: 5\r\n");
+        assert_eq!(result, (Encoding::Raw, false));
+        let (text, result) = encode(
+            Response::new(ResponseBody::full("hello")),
+            Method::HEAD,
+            true,
+        );
+        assert_eq!(
+            text,
+            "HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 5\r\n"
+        );
+        assert_eq!(result, (Encoding::Raw, true));
+        let mut empty = Response::new(ResponseBody::empty());
+        *empty.status_mut() = StatusCode::NOT_MODIFIED;
+        let (text, _) = encode(empty, Method::GET, false);
+        assert_eq!(text, "HTTP/1.1 304 Not Modified\r\n");
+        let mut closing = Response::new(ResponseBody::empty());
+        *closing.status_mut() = StatusCode::NOT_FOUND;
+        closing
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        let (text, result) = encode(closing, Method::GET, false);
+        assert_eq!(
+            text,
+            "HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n"
+        );
+        assert!(result.1);
+    }
+}
