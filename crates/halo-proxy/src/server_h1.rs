@@ -23,8 +23,6 @@ use crate::body::ResponseBody;
 
 /// Header lines this codec takes; a head with more goes to hyper (whose limit is higher).
 const MAX_HEADERS: usize = 64;
-/// Body frames up to this size are copied behind the response head to leave in one write.
-const COALESCE: usize = 16 * 1024;
 
 /// What the bytes at the front of a connection's buffer are. Lives on the stack for a moment:
 /// boxing the head would cost an allocation per request.
@@ -229,19 +227,71 @@ pub(crate) async fn write_all_within(
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => data = &data[n..],
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                let writable = stream.writable();
-                if timeout.is_zero() {
-                    writable.await?;
-                } else {
-                    tokio::time::timeout(timeout, writable)
-                        .await
-                        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "send timed out"))??;
-                }
+                wait_writable(stream, timeout).await?;
             }
             Err(e) => return Err(e),
         }
     }
     Ok(())
+}
+
+/// Bytes gathered for one `writev`: the head, then body frames as they were read (no copy).
+struct Outbox {
+    head: Vec<u8>,
+    frames: Vec<Bytes>,
+    queued: usize,
+}
+
+/// Frames are gathered up to this many bytes before they are written anyway.
+const GATHER_LIMIT: usize = 256 * 1024;
+
+impl Outbox {
+    fn push(&mut self, data: Bytes) {
+        self.queued += data.len();
+        self.frames.push(data);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.head.is_empty() && self.frames.is_empty()
+    }
+
+    /// Writes everything gathered: one `writev` when the socket has room.
+    async fn flush(&mut self, stream: &TcpStream, timeout: Duration) -> io::Result<()> {
+        if self.is_empty() {
+            return Ok(());
+        }
+        let mut slices: Vec<io::IoSlice<'_>> = Vec::with_capacity(self.frames.len() + 1);
+        if !self.head.is_empty() {
+            slices.push(io::IoSlice::new(&self.head));
+        }
+        slices.extend(self.frames.iter().map(|f| io::IoSlice::new(f)));
+        let mut bufs = &mut slices[..];
+        while !bufs.is_empty() {
+            match stream.try_write_vectored(bufs) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => io::IoSlice::advance_slices(&mut bufs, n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    wait_writable(stream, timeout).await?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        drop(slices);
+        self.head.clear();
+        self.frames.clear();
+        self.queued = 0;
+        Ok(())
+    }
+}
+
+async fn wait_writable(stream: &TcpStream, timeout: Duration) -> io::Result<()> {
+    let writable = stream.writable();
+    if timeout.is_zero() {
+        return writable.await;
+    }
+    tokio::time::timeout(timeout, writable)
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "send timed out"))?
 }
 
 /// Sends `response` to the client; the body is streamed frame by frame. Returns whether the
@@ -254,94 +304,64 @@ pub(crate) async fn write_response(
     close: bool,
     send_timeout: Duration,
 ) -> io::Result<bool> {
-    let mut out = Vec::with_capacity(512);
-    let (encoding, close) = encode_head(&mut out, &response, method, close);
+    let mut out = Outbox {
+        head: Vec::with_capacity(512),
+        frames: Vec::new(),
+        queued: 0,
+    };
+    let (encoding, close) = encode_head(&mut out.head, &response, method, close);
     let status = response.status();
     let mut body = response.into_body();
     if !can_have_body(method, status) {
         drop(body);
-        write_all_within(stream, &out, send_timeout).await?;
+        out.flush(stream, send_timeout).await?;
         return Ok(!close);
     }
     // Body pieces already at hand are gathered behind the head and leave in one write; before
     // waiting for more (a slow upstream), what was gathered goes out.
-    let mut pending = Some(out);
     loop {
         let frame = match futures::future::poll_immediate(body.frame()).await {
             Some(frame) => frame,
             None => {
-                flush(stream, &mut pending, send_timeout).await?;
+                out.flush(stream, send_timeout).await?;
                 body.frame().await
             }
         };
         match frame {
             None => {
-                finish(&mut pending, encoding);
-                flush(stream, &mut pending, send_timeout).await?;
+                if encoding == Encoding::Chunked {
+                    out.push(Bytes::from_static(b"0\r\n\r\n"));
+                }
+                out.flush(stream, send_timeout).await?;
                 return Ok(!close);
             }
             Some(Err(_)) => {
                 // What was sent stays sent; the close tells the client the body is cut.
-                flush(stream, &mut pending, send_timeout).await?;
+                out.flush(stream, send_timeout).await?;
                 return Ok(false);
             }
             Some(Ok(frame)) => {
-                if let Ok(data) = frame.into_data() {
-                    put_data(stream, &mut pending, &data, encoding, send_timeout).await?;
+                let Ok(data) = frame.into_data() else {
+                    continue;
+                };
+                if data.is_empty() {
+                    continue;
+                }
+                if encoding == Encoding::Chunked {
+                    let mut size_line = Vec::with_capacity(12);
+                    crate::upstream_h1::put_chunk_head(&mut size_line, data.len());
+                    out.push(Bytes::from(size_line));
+                    out.push(data);
+                    out.push(Bytes::from_static(b"\r\n"));
+                } else {
+                    out.push(data);
+                }
+                if out.queued >= GATHER_LIMIT {
+                    out.flush(stream, send_timeout).await?;
                 }
             }
         }
     }
-}
-
-/// Appends the chunked terminator.
-fn finish(pending: &mut Option<Vec<u8>>, encoding: Encoding) {
-    if encoding == Encoding::Chunked {
-        pending
-            .get_or_insert_with(Vec::new)
-            .extend_from_slice(b"0\r\n\r\n");
-    }
-}
-
-async fn flush(
-    stream: &TcpStream,
-    pending: &mut Option<Vec<u8>>,
-    send_timeout: Duration,
-) -> io::Result<()> {
-    if let Some(bytes) = pending.take() {
-        write_all_within(stream, &bytes, send_timeout).await?;
-    }
-    Ok(())
-}
-
-/// Queues one body frame: small ones are copied behind what is pending, big ones written.
-async fn put_data(
-    stream: &TcpStream,
-    pending: &mut Option<Vec<u8>>,
-    data: &[u8],
-    encoding: Encoding,
-    send_timeout: Duration,
-) -> io::Result<()> {
-    if data.is_empty() {
-        return Ok(());
-    }
-    let out = pending.get_or_insert_with(Vec::new);
-    if encoding == Encoding::Chunked {
-        crate::upstream_h1::put_chunk_head(out, data.len());
-    }
-    if data.len() <= COALESCE {
-        out.extend_from_slice(data);
-        if encoding == Encoding::Chunked {
-            out.extend_from_slice(b"\r\n");
-        }
-        return Ok(());
-    }
-    flush(stream, pending, send_timeout).await?;
-    write_all_within(stream, data, send_timeout).await?;
-    if encoding == Encoding::Chunked {
-        write_all_within(stream, b"\r\n", send_timeout).await?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]
