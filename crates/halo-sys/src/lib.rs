@@ -38,6 +38,7 @@
 #![allow(unsafe_code)]
 
 mod address_manager;
+mod allocator;
 mod announcer;
 mod error;
 mod interface;
@@ -47,6 +48,7 @@ mod net_events;
 mod vrrp_socket;
 
 pub use address_manager::AddressManager;
+pub use allocator::{retain_freed_memory, RETAINED_FREE_MEMORY};
 pub use announcer::Announcer;
 pub use error::{Result, SysError};
 pub use interface::Interface;

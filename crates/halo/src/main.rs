@@ -32,6 +32,8 @@ fn init_logging(filter: Option<&str>) {
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
     init_logging(cli.log.as_deref());
+    // Large proxy buffers are freed and allocated again all the time: keep them in the process.
+    halo_sys::retain_freed_memory();
     let result = match cli.command {
         cli::Command::Run {
             source,
