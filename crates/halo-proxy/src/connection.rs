@@ -41,7 +41,7 @@ pub(crate) fn clock_ms() -> u64 {
 pub(crate) struct ConnTrack {
     counters: Arc<Counters>,
     phase: AtomicU8,
-    since_ms: AtomicU64,
+    pub(crate) since_ms: AtomicU64,
     /// Requests started on this connection (`$connection_requests`).
     pub requests: AtomicU64,
     /// Connection serial number (`$connection`).
@@ -316,28 +316,12 @@ pub(crate) async fn serve(
     listen: SocketAddr,
     shared: Arc<Shared>,
     serial: u64,
-    mut shutdown: watch::Receiver<u8>,
+    shutdown: watch::Receiver<u8>,
 ) {
     let _ = stream.set_nodelay(true);
     let local = stream.local_addr().unwrap_or(listen);
     let runtime = shared.runtime.load_full();
     let track = Arc::new(ConnTrack::new(shared.counters.clone(), serial));
-    let cfg = &runtime.cfg;
-    let keepalive_or_header = if cfg.keepalive_timeout.is_zero() {
-        cfg.client_header_timeout
-    } else {
-        cfg.keepalive_timeout
-    };
-    let timeouts = Timeouts {
-        header: cfg.client_header_timeout,
-        keepalive: cfg.keepalive_timeout,
-        send: cfg.send_timeout,
-        period: nonzero(
-            cfg.client_header_timeout
-                .min(cfg.send_timeout)
-                .min(keepalive_or_header),
-        ),
-    };
     let info = Arc::new(ConnInfo {
         peer,
         local,
@@ -345,11 +329,70 @@ pub(crate) async fn serve(
         track: track.clone(),
         accepted_with: runtime,
     });
+    serve_loop(stream, track, info, shared, shutdown, true).await;
+}
+
+/// Serves a connection that comes back from the idle lot with bytes (or a close) to read.
+pub(crate) async fn resume(
+    stream: TcpStream,
+    track: Arc<ConnTrack>,
+    info: Arc<ConnInfo>,
+    shared: Arc<Shared>,
+) {
+    let shutdown = shared.shutdown_receiver();
+    serve_loop(stream, track, info, shared, shutdown, false).await;
+}
+
+impl Timeouts {
+    fn of(cfg: &halo_config::http::HttpConfig) -> Timeouts {
+        let keepalive_or_header = if cfg.keepalive_timeout.is_zero() {
+            cfg.client_header_timeout
+        } else {
+            cfg.keepalive_timeout
+        };
+        Timeouts {
+            header: cfg.client_header_timeout,
+            keepalive: cfg.keepalive_timeout,
+            send: cfg.send_timeout,
+            period: nonzero(
+                cfg.client_header_timeout
+                    .min(cfg.send_timeout)
+                    .min(keepalive_or_header),
+            ),
+        }
+    }
+}
+
+/// What woke a connection waiting for bytes.
+enum Wake {
+    Readable,
+    /// Quiet long enough: try the idle lot.
+    Park,
+    /// Nothing to do yet.
+    Again,
+    Close,
+}
+
+async fn serve_loop(
+    stream: TcpStream,
+    mut track: Arc<ConnTrack>,
+    mut info: Arc<ConnInfo>,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<u8>,
+    fresh: bool,
+) {
+    let timeouts = Timeouts::of(&info.accepted_with.cfg);
+    let peer = info.peer;
     let mut stream = stream;
     let mut buf = BytesMut::new();
     // A fresh connection waits for its first bytes without any HTTP state (nginx allocates
     // request buffers only once data arrives), within client_header_timeout.
-    let mut idle_limit = timeouts.header;
+    let mut idle_limit = if fresh {
+        timeouts.header
+    } else {
+        timeouts.keepalive
+    };
+    let park_ms = millis(crate::idle_lot::PARK_AFTER);
     // One timer for the connection's life, moved only when it fires early.
     let sleep = tokio::time::sleep(idle_limit);
     tokio::pin!(sleep);
@@ -411,17 +454,20 @@ pub(crate) async fn serve(
                 }
             }
         }
-        // Waiting for bytes: an idle connection holds no buffer.
+        // Waiting for bytes: an idle connection holds no buffer, and after PARK_AFTER not
+        // even a task.
         if buf.is_empty() {
             give_back_buffer(&mut buf);
+            let want = tokio::time::Instant::now() + crate::idle_lot::PARK_AFTER;
+            if sleep.deadline() > want + crate::idle_lot::PARK_AFTER {
+                sleep.as_mut().reset(want);
+            }
         }
         loop {
-            tokio::select! {
+            let wake = tokio::select! {
                 biased;
                 ready = stream.readable() => {
-                    if ready.is_err() {
-                        return;
-                    }
+                    if ready.is_err() { Wake::Close } else { Wake::Readable }
                 }
                 () = &mut sleep => {
                     let limit = if buf.is_empty() { idle_limit } else { timeouts.header };
@@ -430,16 +476,42 @@ pub(crate) async fn serve(
                     if elapsed >= limit_ms {
                         Counters::bump(&shared.counters.timed_out);
                         tracing::debug!(%peer, "closing connection: client_header_timeout or keepalive_timeout expired");
-                        return;
+                        Wake::Close
+                    } else if buf.is_empty() && elapsed >= park_ms && shared.idle.is_some() {
+                        Wake::Park
+                    } else {
+                        let next = if buf.is_empty() && elapsed < park_ms { park_ms } else { limit_ms };
+                        sleep.as_mut().reset(tokio::time::Instant::now() + Duration::from_millis(next.min(limit_ms) - elapsed));
+                        Wake::Again
                     }
-                    sleep.as_mut().reset(tokio::time::Instant::now() + Duration::from_millis(limit_ms - elapsed));
-                    continue;
                 }
                 changed = shutdown.changed() => {
-                    if changed.is_err() || *shutdown.borrow() != RUNNING {
-                        return;
+                    if changed.is_err() || *shutdown.borrow() != RUNNING { Wake::Close } else { Wake::Again }
+                }
+            };
+            match wake {
+                Wake::Readable => {}
+                Wake::Again => continue,
+                Wake::Close => return,
+                Wake::Park => {
+                    let limit_ms = millis(idle_limit);
+                    let Some(lot) = shared.idle.as_ref() else {
+                        continue;
+                    };
+                    match lot.park(stream, track, info, limit_ms) {
+                        Ok(()) => return,
+                        Err(back) => {
+                            // Not parked (shutting down): wait here until the timeout.
+                            (stream, track, info) = back;
+                            let elapsed =
+                                clock_ms().saturating_sub(track.since_ms.load(Ordering::Relaxed));
+                            let left = limit_ms.saturating_sub(elapsed).max(1);
+                            sleep
+                                .as_mut()
+                                .reset(tokio::time::Instant::now() + Duration::from_millis(left));
+                            continue;
+                        }
                     }
-                    continue;
                 }
             }
             if buf.capacity() - buf.len() < READ_SIZE / 2 {

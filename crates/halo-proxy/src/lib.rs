@@ -29,6 +29,7 @@ mod error;
 mod forward;
 mod handler;
 mod health_check;
+mod idle_lot;
 mod listener;
 mod pool;
 mod routing;

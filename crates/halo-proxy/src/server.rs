@@ -27,6 +27,8 @@ pub(crate) struct Shared {
     pub counters: Arc<Counters>,
     pub pools: Arc<Pools>,
     pub logs: LogFiles,
+    /// Where quiet keep-alive connections wait without a task (None if it could not be made).
+    pub idle: Option<Arc<crate::idle_lot::IdleLot>>,
     shutdown: watch::Sender<u8>,
     serial: AtomicU64,
     /// Bumped by every [`Proxy::pause_accepting`]; only the latest pause lifts the filters.
@@ -34,6 +36,11 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// A receiver of the shutdown state (RUNNING, GRACEFUL, HARD).
+    pub fn shutdown_receiver(&self) -> watch::Receiver<u8> {
+        self.shutdown.subscribe()
+    }
+
     /// Not shutting down.
     pub fn is_running(&self) -> bool {
         *self.shutdown.borrow() == RUNNING
@@ -65,11 +72,20 @@ impl Proxy {
         let runtime = Runtime::build(cfg, None, &pools, &logs)?;
         let addrs: Vec<SocketAddr> = runtime.listeners.keys().copied().collect();
         let (shutdown, _) = watch::channel(RUNNING);
+        let counters = Arc::new(Counters::default());
+        let (idle, idle_poll) = match crate::idle_lot::IdleLot::new(counters.clone()) {
+            Ok((lot, poll)) => (Some(lot), Some(poll)),
+            Err(error) => {
+                tracing::warn!(%error, "idle connections will not be parked");
+                (None, None)
+            }
+        };
         let shared = Arc::new(Shared {
             runtime: ArcSwap::from_pointee(runtime),
-            counters: Arc::new(Counters::default()),
+            counters,
             pools,
             logs,
+            idle: idle.clone(),
             shutdown,
             serial: AtomicU64::new(0),
             pause_generation: AtomicU64::new(0),
@@ -83,6 +99,9 @@ impl Proxy {
             listeners.insert(addr, spawn_accept(socket, addr, shared.clone()));
         }
         let flusher = spawn_flusher(Arc::downgrade(&shared));
+        if let (Some(lot), Some(poll)) = (idle, idle_poll) {
+            tokio::spawn(crate::idle_lot::run(lot, poll, Arc::downgrade(&shared)));
+        }
         crate::health_check::spawn_all(&shared);
         tracing::info!(listeners = listeners.len(), "proxy started");
         Ok(Proxy {

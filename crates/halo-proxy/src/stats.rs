@@ -32,6 +32,10 @@ pub struct Stats {
     pub rejected_limit_req: u64,
     /// Requests refused by `auth_basic` (401).
     pub rejected_auth: u64,
+    /// Idle keep-alive connections held without a task now (part of `waiting`).
+    pub parked: u64,
+    /// Connections parked since start.
+    pub parks: u64,
 }
 
 /// The live counters, shared by every connection task.
@@ -49,6 +53,8 @@ pub(crate) struct Counters {
     pub rejected_limit_conn: AtomicU64,
     pub rejected_limit_req: AtomicU64,
     pub rejected_auth: AtomicU64,
+    pub parked: AtomicU64,
+    pub parks: AtomicU64,
 }
 
 impl Counters {
@@ -67,6 +73,8 @@ impl Counters {
             rejected_limit_conn: get(&self.rejected_limit_conn),
             rejected_limit_req: get(&self.rejected_limit_req),
             rejected_auth: get(&self.rejected_auth),
+            parked: get(&self.parked),
+            parks: get(&self.parks),
         }
     }
 

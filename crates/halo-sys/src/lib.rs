@@ -48,7 +48,7 @@ mod net_events;
 mod vrrp_socket;
 
 pub use address_manager::AddressManager;
-pub use allocator::{retain_freed_memory, RETAINED_FREE_MEMORY};
+pub use allocator::{release_free_memory, retain_freed_memory, RETAINED_FREE_MEMORY};
 pub use announcer::Announcer;
 pub use error::{Result, SysError};
 pub use interface::Interface;

@@ -100,6 +100,7 @@ fn status_json(sources: &Sources) -> String {
         serde_json::json!({
             "active": s.active, "accepts": s.accepts, "handled": s.handled, "requests": s.requests,
             "reading": s.reading, "writing": s.writing, "waiting": s.waiting,
+            "parked": s.parked, "parks": s.parks,
             "rejected": {
                 "malformed": s.rejected_malformed, "timed_out": s.timed_out,
                 "limit_conn": s.rejected_limit_conn, "limit_req": s.rejected_limit_req,
@@ -196,6 +197,18 @@ fn metrics(sources: &Sources) -> String {
         family(o, "halo_http_requests_total", "counter", "Client requests.");
         family(
             o,
+            "halo_http_connections_parked",
+            "gauge",
+            "Idle keep-alive connections held without a task.",
+        );
+        family(
+            o,
+            "halo_http_parks_total",
+            "counter",
+            "Idle connections parked.",
+        );
+        family(
+            o,
             "halo_http_rejected_total",
             "counter",
             "Requests refused by halo, by reason.",
@@ -228,6 +241,8 @@ fn metrics(sources: &Sources) -> String {
         }
         let _ = writeln!(o, "halo_http_accepts_total {}", s.accepts);
         let _ = writeln!(o, "halo_http_requests_total {}", s.requests);
+        let _ = writeln!(o, "halo_http_connections_parked {}", s.parked);
+        let _ = writeln!(o, "halo_http_parks_total {}", s.parks);
         for (reason, v) in [
             ("malformed", s.rejected_malformed),
             ("timeout", s.timed_out),

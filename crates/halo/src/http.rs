@@ -60,6 +60,11 @@ impl HttpSide {
         self.proxy.as_ref().map(|p| p.healthy())
     }
 
+    /// Connections parked without a task since start (0 without an HTTP side).
+    pub fn parks(&self) -> u64 {
+        self.proxy.as_ref().map_or(0, |p| p.stats().parks)
+    }
+
     /// The running proxy, for the status endpoint.
     pub fn proxy(&self) -> Option<Arc<Proxy>> {
         self.proxy.clone()

@@ -17,6 +17,8 @@ use crate::vrrp::VrrpRuntime;
 
 /// How often the proxy's health is handed to VRRP tracking.
 const PROXY_HEALTH_EVERY: Duration = Duration::from_millis(200);
+/// Connections parked (see halo-proxy's idle lot) after which freed memory is returned.
+const TRIM_AFTER_PARKS: u64 = 512;
 
 /// How long SIGQUIT lets in-flight requests finish.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(30);
@@ -104,12 +106,23 @@ async fn serve(opts: RunOptions, config: Config) -> anyhow::Result<()> {
     let mut quit = signal(SignalKind::quit())?;
     let mut usr1 = signal(SignalKind::user_defined1())?;
     let mut health_tick = tokio::time::interval(PROXY_HEALTH_EVERY);
+    let (mut parks_at_trim, mut parks_before) = (0, 0);
     loop {
         tokio::select! {
             _ = health_tick.tick() => {
                 if let (Some(v), Some(h)) = (vrrp.as_mut(), http.health()) {
                     v.set_proxy_healthy(h);
                 }
+                // Many connections went idle and gave their task memory back to the allocator:
+                // hand it on to the kernel (the allocator keeps freed memory otherwise).
+                // Trimmed after every TRIM_AFTER_PARKS parks, and once parking quieted down.
+                let parks = http.parks();
+                let quiet = parks == parks_before && parks != parks_at_trim;
+                if parks >= parks_at_trim + TRIM_AFTER_PARKS || quiet {
+                    parks_at_trim = parks;
+                    halo_sys::release_free_memory();
+                }
+                parks_before = parks;
             }
             _ = hup.recv() => {
                 tracing::info!("SIGHUP: reloading the configuration");
