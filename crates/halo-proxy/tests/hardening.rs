@@ -354,11 +354,13 @@ action = {{ type = "return", code = 200, text = "fine" }}
     let proxy = start(&text).await;
     let mut c = Client::connect(listen).await;
     assert_eq!(c.get("a", "/").await.body, "fine");
-    // Idle well past the parking delay: HTTP state is dropped, the socket kept.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Quiet past the parking delay: the connection leaves its task for the idle lot, and
+    // stub_status still counts it as Waiting.
+    eventually("the connection parked", || proxy.stats().parked == 1).await;
     assert_eq!(proxy.stats().waiting, 1);
     assert_eq!(c.get("a", "/").await.body, "fine");
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(proxy.stats().parked, 0, "a request takes it out of the lot");
+    eventually("parked again", || proxy.stats().parks == 2).await;
     // Pipelined requests on a parked connection: both answered, in order.
     let mut s = TcpStream::connect(listen).await.unwrap();
     s.write_all(b"GET /1 HTTP/1.1\r\nHost: a\r\n\r\n")
@@ -366,9 +368,43 @@ action = {{ type = "return", code = 200, text = "fine" }}
         .unwrap();
     let mut buf = [0u8; 1024];
     let _ = s.read(&mut buf).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    eventually("both connections parked", || proxy.stats().parked == 2).await;
     s.write_all(b"GET /2 HTTP/1.1\r\nHost: a\r\n\r\nGET /3 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").await.unwrap();
     let rest = read_to_close(&mut s, Duration::from_secs(3)).await;
     assert_eq!(rest.matches("HTTP/1.1 200").count(), 2, "{rest}");
     assert_eq!(proxy.stats().requests, 5);
+    // A client that closes while parked is noticed and forgotten.
+    drop(s);
+    drop(c);
+    eventually("closed connections leave the lot", || {
+        let stats = proxy.stats();
+        stats.parked == 0 && stats.active == 0
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn graceful_shutdown_closes_parked_connections_at_once() {
+    let listen = free_addr();
+    let proxy = start(&returning(listen, "")).await;
+    let mut c = Client::connect(listen).await;
+    assert_eq!(c.get("a", "/").await.body, "fine");
+    let mut raw_conn = TcpStream::connect(listen).await.unwrap();
+    raw_conn
+        .write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 1024];
+    let _ = raw_conn.read(&mut buf).await.unwrap();
+    eventually("both parked", || proxy.stats().parked == 2).await;
+    let started = Instant::now();
+    proxy.shutdown(true, Duration::from_secs(10)).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(proxy.stats().active, 0);
+    let rest = read_to_close(&mut raw_conn, Duration::from_secs(2)).await;
+    assert!(rest.is_empty(), "{rest}");
 }
