@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -327,33 +328,61 @@ fn civil(days: i64) -> (i64, usize, i64) {
     (year, usize::try_from(month - 1).unwrap_or(0), day)
 }
 
-fn split_time(t: SystemTime) -> (i64, usize, i64, i64, i64, i64) {
+/// The local time zone's offset from UTC in seconds, as last told by [`set_local_utc_offset`].
+static LOCAL_UTC_OFFSET: AtomicI32 = AtomicI32::new(0);
+
+/// Sets the offset `$time_local` and `$time_iso8601` are written in (seconds east of UTC; 0,
+/// UTC, until called). The binary asks the C library (TZ, /etc/localtime) and calls this on
+/// start and every few hundred milliseconds, so a daylight-saving change shows within that.
+pub fn set_local_utc_offset(seconds: i32) {
+    LOCAL_UTC_OFFSET.store(seconds, Ordering::Relaxed);
+}
+
+/// Civil date and time of `t` shifted by `offset` seconds.
+fn split_time(t: SystemTime, offset: i32) -> (i64, usize, i64, i64, i64, i64) {
     let secs = t
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let secs = i64::try_from(secs).unwrap_or(0);
+    let secs = i64::try_from(secs).unwrap_or(0) + i64::from(offset);
     let (year, month, day) = civil(secs.div_euclid(86_400));
     let rem = secs.rem_euclid(86_400);
     (year, month, day, rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
-/// `$time_local` as nginx writes it, in UTC (`10/Oct/2000:13:55:36 +0000`): halo runs threads,
-/// where reading the local offset is not reliable, so logs are in UTC.
+/// The offset as `+hhmm` (with `colon`, `+hh:mm`).
+fn offset_text(offset: i32, colon: bool) -> String {
+    let sign = if offset < 0 { '-' } else { '+' };
+    let minutes = offset.unsigned_abs() / 60;
+    let sep = if colon { ":" } else { "" };
+    format!("{sign}{:02}{sep}{:02}", minutes / 60, minutes % 60)
+}
+
+/// `$time_local` as nginx writes it (`10/Oct/2000:13:55:36 -0700`), in the local time zone.
 pub(crate) fn time_local(t: SystemTime) -> String {
-    let (year, month, day, h, m, s) = split_time(t);
+    time_local_at(t, LOCAL_UTC_OFFSET.load(Ordering::Relaxed))
+}
+
+fn time_local_at(t: SystemTime, offset: i32) -> String {
+    let (year, month, day, h, m, s) = split_time(t, offset);
     format!(
-        "{day:02}/{}/{year}:{h:02}:{m:02}:{s:02} +0000",
-        MONTHS.get(month).unwrap_or(&"Jan")
+        "{day:02}/{}/{year}:{h:02}:{m:02}:{s:02} {}",
+        MONTHS.get(month).unwrap_or(&"Jan"),
+        offset_text(offset, false)
     )
 }
 
-/// `$time_iso8601` in UTC.
+/// `$time_iso8601` (`2000-10-10T13:55:36-07:00`), in the local time zone.
 pub(crate) fn time_iso8601(t: SystemTime) -> String {
-    let (year, month, day, h, m, s) = split_time(t);
+    time_iso8601_at(t, LOCAL_UTC_OFFSET.load(Ordering::Relaxed))
+}
+
+fn time_iso8601_at(t: SystemTime, offset: i32) -> String {
+    let (year, month, day, h, m, s) = split_time(t, offset);
     format!(
-        "{year}-{:02}-{day:02}T{h:02}:{m:02}:{s:02}+00:00",
-        month + 1
+        "{year}-{:02}-{day:02}T{h:02}:{m:02}:{s:02}{}",
+        month + 1,
+        offset_text(offset, true)
     )
 }
 
@@ -366,8 +395,16 @@ mod tests {
     fn time_local_matches_nginx_layout() {
         // 2000-10-10 13:55:36 UTC
         let t = SystemTime::UNIX_EPOCH + Duration::from_secs(971_186_136);
-        assert_eq!(time_local(t), "10/Oct/2000:13:55:36 +0000");
-        assert_eq!(time_iso8601(t), "2000-10-10T13:55:36+00:00");
+        assert_eq!(time_local_at(t, 0), "10/Oct/2000:13:55:36 +0000");
+        assert_eq!(time_iso8601_at(t, 0), "2000-10-10T13:55:36+00:00");
+        // nginx's own example: the same instant in UTC-7.
+        assert_eq!(time_local_at(t, -7 * 3600), "10/Oct/2000:06:55:36 -0700");
+        assert_eq!(time_iso8601_at(t, -7 * 3600), "2000-10-10T06:55:36-07:00");
+        // Across midnight, and a half-hour zone.
+        assert_eq!(
+            time_local_at(t, 10 * 3600 + 1800),
+            "11/Oct/2000:00:25:36 +1030"
+        );
     }
 
     #[test]

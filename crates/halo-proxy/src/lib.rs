@@ -42,6 +42,7 @@ mod upstream_h1;
 mod uri;
 mod variables;
 
+pub use access_log::set_local_utc_offset;
 pub use error::ProxyError;
 pub use server::Proxy;
 pub use stats::Stats;

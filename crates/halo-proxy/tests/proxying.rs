@@ -162,6 +162,59 @@ async fn read_timeout_is_504() {
     assert!(started.elapsed() < Duration::from_secs(3));
 }
 
+/// An upstream that takes the connection but never reads: the streamed request body fills the
+/// socket buffers, and proxy_send_timeout (not proxy_read_timeout, 60 s here) ends it with 504.
+#[tokio::test]
+async fn send_timeout_is_504_when_the_upstream_stops_reading() {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let deaf = socket.listen(16).unwrap();
+    let deaf_addr = deaf.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = deaf.accept().await {
+            held.push(s);
+        }
+    });
+    let listen = free_addr();
+    let config = format!(
+        "client_max_body_size = 0\n{}",
+        one_upstream(listen, &[deaf_addr], r#"proxy_send_timeout = "300ms""#, "")
+    );
+    let _proxy = start(&config).await;
+    let body_len: usize = 256 * 1024 * 1024;
+    let stream = TcpStream::connect(listen).await.unwrap();
+    let (mut rd, mut wr) = stream.into_split();
+    let writer = tokio::spawn(async move {
+        let head =
+            format!("POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: {body_len}\r\n\r\n");
+        wr.write_all(head.as_bytes()).await?;
+        let chunk = vec![b'x'; 64 * 1024];
+        for _ in 0..body_len / chunk.len() {
+            wr.write_all(&chunk).await?;
+        }
+        Ok::<_, std::io::Error>(())
+    });
+    let started = std::time::Instant::now();
+    let mut reply = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !reply.windows(4).any(|w| w == b"\r\n\r\n") {
+        match tokio::time::timeout(Duration::from_secs(10), rd.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => reply.extend_from_slice(&buf[..n]),
+            other => panic!("no response: {other:?}"),
+        }
+    }
+    let text = String::from_utf8_lossy(&reply);
+    assert!(text.starts_with("HTTP/1.1 504"), "{text}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    writer.abort();
+}
+
 #[tokio::test]
 async fn http_500_retried_only_when_listed() {
     let bad = backend_status(500, "bad").await;

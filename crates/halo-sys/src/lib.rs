@@ -43,6 +43,7 @@ mod announcer;
 mod error;
 mod interface;
 mod ipv4_header;
+mod local_time;
 mod neighbour_frames;
 mod net_events;
 mod vrrp_socket;
@@ -52,6 +53,7 @@ pub use allocator::{release_free_memory, retain_freed_memory, RETAINED_FREE_MEMO
 pub use announcer::Announcer;
 pub use error::{Result, SysError};
 pub use interface::Interface;
+pub use local_time::local_utc_offset;
 pub use neighbour_frames::{gratuitous_arp_frame, unsolicited_na_frame, NaFlags};
 pub use net_events::{AddrEvent, LinkEvent, NetEvent, NetEventStream};
 pub use vrrp_socket::{

@@ -17,6 +17,14 @@ use crate::vrrp::VrrpRuntime;
 
 /// How often the proxy's health is handed to VRRP tracking.
 const PROXY_HEALTH_EVERY: Duration = Duration::from_millis(200);
+/// Tells the proxy the local time zone's current offset, for `$time_local` in access logs.
+fn refresh_local_utc_offset() {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
+    halo_proxy::set_local_utc_offset(halo_sys::local_utc_offset(now).unwrap_or(0));
+}
+
 /// Connections parked (see halo-proxy's idle lot) after which freed memory is returned.
 const TRIM_AFTER_PARKS: u64 = 512;
 
@@ -105,6 +113,7 @@ async fn serve(opts: RunOptions, config: Config) -> anyhow::Result<()> {
     let mut int = signal(SignalKind::interrupt())?;
     let mut quit = signal(SignalKind::quit())?;
     let mut usr1 = signal(SignalKind::user_defined1())?;
+    refresh_local_utc_offset();
     let mut health_tick = tokio::time::interval(PROXY_HEALTH_EVERY);
     let (mut parks_at_trim, mut parks_before) = (0, 0);
     loop {
@@ -115,6 +124,7 @@ async fn serve(opts: RunOptions, config: Config) -> anyhow::Result<()> {
                 }
                 // Many connections went idle and gave their task memory back to the allocator:
                 // hand it on to the kernel (the allocator keeps freed memory otherwise).
+                refresh_local_utc_offset();
                 // Trimmed after every TRIM_AFTER_PARKS parks, and once parking quieted down.
                 let parks = http.parks();
                 let quiet = parks == parks_before && parks != parks_at_trim;

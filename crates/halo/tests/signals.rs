@@ -9,7 +9,7 @@ use std::net::TcpListener;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use common::{free_port, http_get, spawn_halo, wait_port, KillOnDrop};
+use common::{free_port, http_get, spawn_halo, spawn_halo_with_env, wait_port, KillOnDrop};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -90,13 +90,21 @@ fn sigusr1_reopens_the_access_log() {
     let dir = scratch("usr1");
     let port = free_port();
     let access = dir.join("access.log");
-    let halo = start(
-        &dir,
-        &format!(
+    let path = dir.join("nginx.conf");
+    std::fs::write(
+        &path,
+        format!(
             "events {{}}\nhttp {{\n  access_log {} combined;\n  server {{\n    listen 127.0.0.1:{port};\n    \
              location / {{ return 200 \"ok\"; }}\n  }}\n}}\n",
             access.display()
         ),
+    )
+    .unwrap();
+    // $time_local is in the local time zone, as nginx writes it: a fixed zone 5:30 east of UTC.
+    let halo = spawn_halo_with_env(
+        &["run", "--nginx", path.to_str().unwrap()],
+        &dir.join("halo.log"),
+        &[("TZ", "IST-5:30")],
     );
     wait_port(port);
     assert!(http_get(port, "/").ends_with("ok"));
@@ -115,6 +123,8 @@ fn sigusr1_reopens_the_access_log() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+    let first = std::fs::read_to_string(&access).unwrap();
+    assert!(first.contains(" +0530] \"GET / HTTP/1.1\""), "{first}");
     let rotated = dir.join("access.log.1");
     std::fs::rename(&access, &rotated).unwrap();
     kill(Pid::from_raw(halo.0.id() as i32), Signal::SIGUSR1).unwrap();

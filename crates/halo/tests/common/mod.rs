@@ -283,10 +283,16 @@ impl Drop for KillOnDrop {
 
 /// Starts `halo ARGS...` on this host (loopback tests), output to `log`.
 pub fn spawn_halo(args: &[&str], log: &Path) -> KillOnDrop {
+    spawn_halo_with_env(args, log, &[])
+}
+
+/// [`spawn_halo`] with extra environment variables.
+pub fn spawn_halo_with_env(args: &[&str], log: &Path, env: &[(&str, &str)]) -> KillOnDrop {
     let log = std::fs::File::create(log).unwrap();
     KillOnDrop(
         std::process::Command::new(halo_bin())
             .args(args)
+            .envs(env.iter().copied())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
