@@ -521,9 +521,13 @@ async fn serve_loop(
                     buf.reserve(READ_SIZE);
                 }
             }
+            let room = buf.capacity() - buf.len();
             match stream.try_read_buf(&mut buf) {
                 Ok(0) => return,
-                Ok(_) => {
+                Ok(n) => {
+                    if n < room {
+                        crate::server_h1::forget_readable(&stream);
+                    }
                     track.bytes_arrived();
                     break;
                 }
@@ -643,12 +647,17 @@ async fn serve_request(
                         buf.reserve(READ_SIZE);
                     }
                 }
+                let room = buf.capacity() - buf.len();
                 match stream.try_read_buf(buf) {
                     Ok(0) => {
                         tracing::debug!(peer = %info.peer, "client closed the connection before the response");
                         return false;
                     }
-                    Ok(_) => {}
+                    Ok(n) => {
+                        if n < room {
+                            crate::server_h1::forget_readable(stream);
+                        }
+                    }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                     Err(_) => return false,
                 }

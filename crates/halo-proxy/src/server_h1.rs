@@ -214,6 +214,16 @@ fn encode_head(
     (encoding, close)
 }
 
+/// Call after a read that got fewer bytes than it offered room for: the socket is drained, so
+/// tokio's cached "readable" is stale. Clearing it sends the next wait to epoll instead of to a
+/// `recv` that can only fail with EAGAIN (two such calls per proxied request otherwise). tokio
+/// clears it only if no readiness event arrived since it was recorded, so no wakeup is lost.
+pub(crate) fn forget_readable(stream: &TcpStream) {
+    let _ = stream.try_io(tokio::io::Interest::READABLE, || {
+        Err::<(), _>(io::ErrorKind::WouldBlock.into())
+    });
+}
+
 /// Writes `data` completely; waits at most `timeout` between two writes that make progress
 /// (nginx `send_timeout`; 0 = no limit). Tries the write first, so a socket with room costs no
 /// timer at all.

@@ -145,6 +145,9 @@ impl UpstreamConn {
                     if n == room && self.read_size < READ_MAX {
                         self.read_size *= 2;
                     }
+                    if n > 0 && n < room {
+                        crate::server_h1::forget_readable(&self.stream);
+                    }
                     return Poll::Ready(Ok(n));
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
