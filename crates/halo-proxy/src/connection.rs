@@ -624,49 +624,53 @@ async fn serve_request(
     shutdown: &mut watch::Receiver<u8>,
 ) -> bool {
     let method = parts.method.clone();
-    let handling = crate::handler::handle(shared, info, parts, None);
-    tokio::pin!(handling);
-    let mut watching = true;
-    let mut shutting_down = *shutdown.borrow() != RUNNING;
-    let response = loop {
-        tokio::select! {
-            biased;
-            response = &mut handling => break response,
-            ready = stream.readable(), if watching => {
-                if ready.is_err() {
-                    return false;
-                }
-                if buf.len() >= PIPELINE_LIMIT {
-                    watching = false;
-                    continue;
-                }
-                if buf.capacity() - buf.len() < READ_SIZE / 2 {
-                    if buf.capacity() == 0 {
-                        *buf = take_buffer();
-                    } else {
-                        buf.reserve(READ_SIZE);
-                    }
-                }
-                let room = buf.capacity() - buf.len();
-                match stream.try_read_buf(buf) {
-                    Ok(0) => {
-                        tracing::debug!(peer = %info.peer, "client closed the connection before the response");
+    // Scoped: the handler's state is gone before the response is written, so the two do not
+    // add up in this (boxed, per request) future.
+    let response = {
+        let handling = crate::handler::handle(shared, info, parts, None);
+        tokio::pin!(handling);
+        let mut watching = true;
+        let mut shutting_down = *shutdown.borrow() != RUNNING;
+        loop {
+            tokio::select! {
+                biased;
+                response = &mut handling => break response,
+                ready = stream.readable(), if watching => {
+                    if ready.is_err() {
                         return false;
                     }
-                    Ok(n) => {
-                        if n < room {
-                            crate::server_h1::forget_readable(stream);
+                    if buf.len() >= PIPELINE_LIMIT {
+                        watching = false;
+                        continue;
+                    }
+                    if buf.capacity() - buf.len() < READ_SIZE / 2 {
+                        if buf.capacity() == 0 {
+                            *buf = take_buffer();
+                        } else {
+                            buf.reserve(READ_SIZE);
                         }
                     }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                    Err(_) => return false,
+                    let room = buf.capacity() - buf.len();
+                    match stream.try_read_buf(buf) {
+                        Ok(0) => {
+                            tracing::debug!(peer = %info.peer, "client closed the connection before the response");
+                            return false;
+                        }
+                        Ok(n) => {
+                            if n < room {
+                                crate::server_h1::forget_readable(stream);
+                            }
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                        Err(_) => return false,
+                    }
                 }
-            }
-            changed = shutdown.changed(), if !shutting_down => {
-                if changed.is_err() || *shutdown.borrow() == HARD {
-                    return false;
+                changed = shutdown.changed(), if !shutting_down => {
+                    if changed.is_err() || *shutdown.borrow() == HARD {
+                        return false;
+                    }
+                    shutting_down = true;
                 }
-                shutting_down = true;
             }
         }
     };

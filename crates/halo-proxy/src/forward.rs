@@ -408,7 +408,7 @@ async fn attempt(
     {
         Some(conn) => (conn, None),
         None => {
-            let (conn, took) = connect(upstream, peer, cfg.proxy_connect_timeout).await?;
+            let (conn, took) = Box::pin(connect(upstream, peer, cfg.proxy_connect_timeout)).await?;
             (conn, Some(took))
         }
     };
@@ -418,7 +418,8 @@ async fn attempt(
         conn.requests += 1;
         if let Err(failure) = send_request(&mut conn, &head, f, chunked).await {
             if conn.reused && !failure.started {
-                let (fresh, took) = connect(upstream, peer, cfg.proxy_connect_timeout).await?;
+                let (fresh, took) =
+                    Box::pin(connect(upstream, peer, cfg.proxy_connect_timeout)).await?;
                 (conn, connect_time) = (fresh, Some(took));
                 continue;
             }
@@ -454,7 +455,8 @@ async fn attempt(
         let replayable = !f.ctx.has_body || f.buffered.is_some();
         if conn.reused && replayable && matches!(error, ResponseError::ClosedBeforeAnswer) {
             // The pooled connection was closed by the upstream as we reused it.
-            let (fresh, took) = connect(upstream, peer, cfg.proxy_connect_timeout).await?;
+            let (fresh, took) =
+                Box::pin(connect(upstream, peer, cfg.proxy_connect_timeout)).await?;
             (conn, connect_time) = (fresh, Some(took));
             continue;
         }

@@ -318,7 +318,15 @@ pub(crate) async fn handle(
             response
         }
         Ok(()) => match routed.location {
-            None => serve_error(rt, &ctx, StatusCode::NOT_FOUND, &server.error_pages).await,
+            None => {
+                Box::pin(serve_error(
+                    rt,
+                    &ctx,
+                    StatusCode::NOT_FOUND,
+                    &server.error_pages,
+                ))
+                .await
+            }
             Some((loc, prefix_len)) => {
                 let mut permits = Vec::new();
                 let outcome = run_location(
@@ -336,7 +344,7 @@ pub(crate) async fn handle(
                 .await;
                 let mut response = match outcome {
                     Ok(response) => response,
-                    Err(status) => serve_error(rt, &ctx, status, &loc.error_pages).await,
+                    Err(status) => Box::pin(serve_error(rt, &ctx, status, &loc.error_pages)).await,
                 };
                 response.body_mut().finish.permits = permits;
                 add_headers(&ctx, loc, &mut response);
@@ -457,7 +465,9 @@ async fn run_location(
                 .filter(|_| ctx.has_body)
                 .map(|body| ClientBody::new(body, rt.cfg.client_body_timeout, limit));
             let (client_body, buffered) = match client_body {
-                Some(small) if small_body(ctx.parts) => (None, Some(read_small_body(small).await?)),
+                Some(small) if small_body(ctx.parts) => {
+                    (None, Some(Box::pin(read_small_body(small)).await?))
+                }
                 other => (other, None),
             };
             let forwarding = Forwarding {
@@ -483,7 +493,8 @@ async fn run_location(
                 Err(ProxyFailure::Status(status) | ProxyFailure::ClientBody(status)) => Err(status),
             }
         }
-        other => serve_local(rt, ctx, other, prefix_len).await,
+        // Boxed, like the other rare paths: the common proxied request keeps a small state.
+        other => Box::pin(serve_local(rt, ctx, other, prefix_len)).await,
     }
 }
 
