@@ -1,4 +1,4 @@
-//! halo-proxy: the HTTP data plane on tokio + hyper 1.x, driven by
+//! halo-proxy: the HTTP data plane on tokio (with hyper 1.x for requests with bodies), driven by
 //! [`halo_config::http::HttpConfig`].
 //!
 //! - [`Proxy::start`] binds every listener and serves; [`Proxy::reload`] swaps the
@@ -9,16 +9,22 @@
 //!   by default, `limit_conn`/`limit_req`, `auth_basic`, `stub_status`, `error_page`,
 //!   `access_log`.
 //!
+//! HTTP/1.1 on both legs is halo's own for the common case (`server_h1` parses plain GET/HEAD
+//! heads with `httparse` and writes responses with one `writev`; `upstream_h1` talks to
+//! upstreams from the request's own task). hyper's server takes any request with a body, an
+//! Upgrade, `Expect` or HTTP/1.0, one request at a time, and gives the connection back.
+//!
 //! Deliberate differences from nginx: request bodies up to 64 KiB (by Content-Length) are read
 //! first and replayed on retries, larger or chunked ones are streamed, not buffered to disk, so
-//! such a request whose body was already sent is not retried on another server; `$time_local` is logged in UTC;
-//! a request with both Content-Length and chunked Transfer-Encoding is read as chunked and the
-//! connection closed after it (hyper; RFC 9112 §6.3) instead of a 400; the upstream `keepalive`
-//! idle cap applies per server, for the whole process; WebSocket/Upgrade requests are tunnelled
-//! without `proxy_set_header Upgrade/Connection` lines.
+//! such a request whose body was already sent is not retried on another server; the upstream
+//! `keepalive` idle cap applies per server, for the whole process; WebSocket/Upgrade requests are
+//! tunnelled without `proxy_set_header Upgrade/Connection` lines. A request with both
+//! Content-Length and Transfer-Encoding is answered 400 and the connection closed (RFC 9112 §6.1
+//! allows refusing it; a proxy that forwards such framing invites request smuggling). `$time_local` uses the offset the binary sets with
+//! [`set_local_utc_offset`] (UTC until then).
 //!
-//! Memory: a keepalive connection idle for 50 ms drops its HTTP state (hyper's buffers) and only
-//! waits for bytes; so does a fresh connection before its first byte.
+//! Memory: a connection waiting for its first or next request holds no buffer; after 250 ms it
+//! leaves its task for the idle lot (`idle_lot`), where it costs a table entry.
 
 mod access_log;
 mod auth;
