@@ -55,6 +55,18 @@ struct ConnInfoRest {
     accepted_with: Arc<crate::runtime::Runtime>,
 }
 
+impl ConnInfoRest {
+    fn with_track(self, track: Arc<ConnTrack>) -> Arc<ConnInfo> {
+        Arc::new(ConnInfo {
+            peer: self.peer,
+            local: self.local,
+            listen: self.listen,
+            track,
+            accepted_with: self.accepted_with,
+        })
+    }
+}
+
 impl Held {
     fn new(track: Arc<ConnTrack>, info: Arc<ConnInfo>) -> Held {
         drop(track);
@@ -81,13 +93,7 @@ impl Held {
         match Arc::try_unwrap(track) {
             Ok(track) => Held::Inline(track, rest),
             Err(track) => {
-                let info = Arc::new(ConnInfo {
-                    peer: rest.peer,
-                    local: rest.local,
-                    listen: rest.listen,
-                    track: track.clone(),
-                    accepted_with: rest.accepted_with,
-                });
+                let info = rest.with_track(track.clone());
                 Held::Shared(track, info)
             }
         }
@@ -106,13 +112,7 @@ impl Held {
             Held::Shared(track, info) => (track, info),
             Held::Inline(track, rest) => {
                 let track = Arc::new(track);
-                let info = Arc::new(ConnInfo {
-                    peer: rest.peer,
-                    local: rest.local,
-                    listen: rest.listen,
-                    track: track.clone(),
-                    accepted_with: rest.accepted_with,
-                });
+                let info = rest.with_track(track.clone());
                 (track, info)
             }
         }
