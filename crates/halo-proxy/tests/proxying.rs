@@ -538,3 +538,59 @@ async fn client_abort_is_not_an_upstream_failure() {
         assert!(p.available, "{app:?}");
     }
 }
+
+/// Reads one response with a Content-Length body from `s`; returns (status line, body).
+async fn read_one(s: &mut TcpStream) -> (String, String) {
+    let mut data = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        if let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&data[..end]).to_string();
+            let len: usize = head
+                .lines()
+                .find_map(|l| {
+                    let (name, value) = l.split_once(':')?;
+                    name.eq_ignore_ascii_case("content-length")
+                        .then(|| value.trim().parse().ok())?
+                })
+                .unwrap_or(0);
+            if data.len() >= end + 4 + len {
+                let body = String::from_utf8_lossy(&data[end + 4..end + 4 + len]).to_string();
+                return (head.lines().next().unwrap_or("").to_owned(), body);
+            }
+        }
+        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&data));
+        data.extend_from_slice(&buf[..n]);
+    }
+}
+
+/// One keep-alive connection alternates between requests halo's own codec serves (GET, HEAD)
+/// and requests hyper serves (bodies, HTTP/1.0 framing): every answer arrives, in order.
+#[tokio::test]
+async fn one_connection_moves_between_both_http_codecs() {
+    let app = backend("app").await;
+    let listen = free_addr();
+    let proxy = start(&one_upstream(listen, &[app.addr], "", "")).await;
+    let mut s = TcpStream::connect(listen).await.unwrap();
+    let requests: [&[u8]; 5] = [
+        b"GET /a HTTP/1.1\r\nHost: localhost\r\n\r\n",
+        b"POST /b HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n\r\nhello",
+        b"GET /c HTTP/1.1\r\nHost: localhost\r\n\r\n",
+        b"POST /d HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+        b"GET /e HTTP/1.1\r\nHost: localhost\r\n\r\n",
+    ];
+    for request in requests {
+        s.write_all(request).await.unwrap();
+        let (status, body) = read_one(&mut s).await;
+        assert_eq!((status.as_str(), body.as_str()), ("HTTP/1.1 200 OK", "app"));
+    }
+    let seen = app.seen.lock().unwrap();
+    let paths: Vec<&str> = seen.iter().map(|r| r.1.as_str()).collect();
+    assert_eq!(paths, ["/a", "/b", "/c", "/d", "/e"]);
+    let stats = proxy.stats();
+    assert_eq!((stats.accepts, stats.requests), (1, 5), "{stats:?}");
+}
