@@ -13,7 +13,7 @@ use std::io;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use http::header::{self, HeaderName, HeaderValue};
+use http::header::{self, HeaderName};
 use http::{HeaderMap, Method, Response, StatusCode, Version};
 use http_body::Body as _;
 use http_body_util::BodyExt as _;
@@ -50,6 +50,7 @@ pub(crate) fn parse_request(buf: &[u8], max_head: usize) -> Parsed {
         Ok(httparse::Status::Partial) if buf.len() < max_head => return Parsed::Partial,
         _ => return Parsed::Fallback,
     };
+    let copy = crate::upstream_h1::HeadCopy::new(&buf[..used]);
     let mut headers = HeaderMap::with_capacity(request.headers.len());
     let mut close = false;
     let (mut length, mut chunked) = (false, false);
@@ -57,7 +58,7 @@ pub(crate) fn parse_request(buf: &[u8], max_head: usize) -> Parsed {
         let Ok(name) = HeaderName::from_bytes(h.name.as_bytes()) else {
             return Parsed::Fallback;
         };
-        let Ok(value) = HeaderValue::from_bytes(h.value) else {
+        let Some(value) = copy.value(h.value) else {
             return Parsed::Fallback;
         };
         if name == header::CONTENT_LENGTH {
@@ -96,7 +97,10 @@ pub(crate) fn parse_request(buf: &[u8], max_head: usize) -> Parsed {
     let Some(path) = request.path.filter(|p| p.starts_with('/')) else {
         return Parsed::Fallback;
     };
-    let Ok(uri) = http::Uri::from_maybe_shared(Bytes::copy_from_slice(path.as_bytes())) else {
+    let Some(Ok(uri)) = copy
+        .slice(path.as_bytes())
+        .map(http::Uri::from_maybe_shared)
+    else {
         return Parsed::Fallback;
     };
     let mut parts = http::Request::new(()).into_parts().0;
@@ -378,6 +382,7 @@ pub(crate) async fn write_response(
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use http::header::HeaderValue;
 
     #[test]
     fn plain_gets_are_ours_and_everything_else_is_hyper_s() {

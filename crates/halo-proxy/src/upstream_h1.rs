@@ -282,6 +282,7 @@ fn parse_head(
     } else {
         Version::HTTP_11
     };
+    let copy = HeadCopy::new(&buf[..used]);
     let mut headers = HeaderMap::with_capacity(response.headers.len());
     let mut content_length: Option<u64> = None;
     let mut chunked = false;
@@ -290,8 +291,9 @@ fn parse_head(
     for h in response.headers.iter() {
         let name = HeaderName::from_bytes(h.name.as_bytes())
             .map_err(|_| ResponseError::Invalid("invalid header name"))?;
-        let value = HeaderValue::from_bytes(h.value)
-            .map_err(|_| ResponseError::Invalid("invalid header value"))?;
+        let value = copy
+            .value(h.value)
+            .ok_or(ResponseError::Invalid("invalid header value"))?;
         if name == http::header::CONTENT_LENGTH {
             for part in h.value.split(|b| *b == b',') {
                 let text = std::str::from_utf8(part).unwrap_or("").trim();
@@ -435,6 +437,35 @@ fn decode_chunked(
 
 fn find_crlf(buf: &[u8]) -> Option<usize> {
     buf.windows(2).position(|w| w == b"\r\n")
+}
+
+/// One copy of a parsed head; header values (and the request target) become slices of it, so a
+/// head costs one allocation instead of one per header.
+pub(crate) struct HeadCopy {
+    bytes: Bytes,
+    base: usize,
+}
+
+impl HeadCopy {
+    /// Copies `head`, the bytes `httparse` parsed.
+    pub fn new(head: &[u8]) -> HeadCopy {
+        HeadCopy {
+            bytes: Bytes::copy_from_slice(head),
+            base: head.as_ptr() as usize,
+        }
+    }
+
+    /// The copy of `part`, a slice of the head this was made from.
+    pub fn slice(&self, part: &[u8]) -> Option<Bytes> {
+        let start = (part.as_ptr() as usize).checked_sub(self.base)?;
+        let end = start.checked_add(part.len())?;
+        (end <= self.bytes.len()).then(|| self.bytes.slice(start..end))
+    }
+
+    /// `part` as a header value (None if it is not a valid one).
+    pub fn value(&self, part: &[u8]) -> Option<HeaderValue> {
+        HeaderValue::from_maybe_shared(self.slice(part)?).ok()
+    }
 }
 
 /// Appends `name: value\r\n`.
