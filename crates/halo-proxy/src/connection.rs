@@ -319,7 +319,12 @@ pub(crate) async fn serve(
     shutdown: watch::Receiver<u8>,
 ) {
     let _ = stream.set_nodelay(true);
-    let local = stream.local_addr().unwrap_or(listen);
+    // A listener on a specific address accepts on exactly that address: no getsockname needed.
+    let local = if listen.ip().is_unspecified() {
+        stream.local_addr().unwrap_or(listen)
+    } else {
+        listen
+    };
     let runtime = shared.runtime.load_full();
     let track = Arc::new(ConnTrack::new(shared.counters.clone(), serial));
     let info = Arc::new(ConnInfo {
