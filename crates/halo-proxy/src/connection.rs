@@ -308,6 +308,24 @@ fn give_back_buffer(buf: &mut BytesMut) {
     });
 }
 
+/// One non-blocking read of client bytes into `buf` (taking a spare buffer if it has none);
+/// WouldBlock when nothing is there. A read that drained the socket clears tokio's readiness.
+fn read_request_bytes(stream: &TcpStream, buf: &mut BytesMut) -> io::Result<usize> {
+    if buf.capacity() - buf.len() < READ_SIZE / 2 {
+        if buf.capacity() == 0 {
+            *buf = take_buffer();
+        } else {
+            buf.reserve(READ_SIZE);
+        }
+    }
+    let room = buf.capacity() - buf.len();
+    let n = stream.try_read_buf(buf)?;
+    if n > 0 && n < room {
+        crate::server_h1::forget_readable(stream);
+    }
+    Ok(n)
+}
+
 /// Serves one accepted connection until it closes: halo's own HTTP/1.1 codec
 /// ([`crate::server_h1`]) for plain GET/HEAD requests, hyper for any other request.
 pub(crate) async fn serve(
@@ -519,20 +537,9 @@ async fn serve_loop(
                     }
                 }
             }
-            if buf.capacity() - buf.len() < READ_SIZE / 2 {
-                if buf.capacity() == 0 {
-                    buf = take_buffer();
-                } else {
-                    buf.reserve(READ_SIZE);
-                }
-            }
-            let room = buf.capacity() - buf.len();
-            match stream.try_read_buf(&mut buf) {
+            match read_request_bytes(&stream, &mut buf) {
                 Ok(0) => return,
-                Ok(n) => {
-                    if n < room {
-                        crate::server_h1::forget_readable(&stream);
-                    }
+                Ok(_) => {
                     track.bytes_arrived();
                     break;
                 }
@@ -648,24 +655,12 @@ async fn serve_request(
                         watching = false;
                         continue;
                     }
-                    if buf.capacity() - buf.len() < READ_SIZE / 2 {
-                        if buf.capacity() == 0 {
-                            *buf = take_buffer();
-                        } else {
-                            buf.reserve(READ_SIZE);
-                        }
-                    }
-                    let room = buf.capacity() - buf.len();
-                    match stream.try_read_buf(buf) {
+                    match read_request_bytes(stream, buf) {
                         Ok(0) => {
                             tracing::debug!(peer = %info.peer, "client closed the connection before the response");
                             return false;
                         }
-                        Ok(n) => {
-                            if n < room {
-                                crate::server_h1::forget_readable(stream);
-                            }
-                        }
+                        Ok(_) => {}
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                         Err(_) => return false,
                     }
@@ -766,8 +761,8 @@ async fn drive(
             }
             Event::Served => {
                 if shutting_down {
-                    // hyper closes the connection once its graceful shutdown is done.
-                    continue;
+                    // The response is out; shutting down, no next request is taken.
+                    return Driven::Closed;
                 }
                 return match conn.into_parts() {
                     Some(parts) => Driven::Parked(parts),

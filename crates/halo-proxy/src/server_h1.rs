@@ -20,6 +20,7 @@ use http_body_util::BodyExt as _;
 use tokio::net::TcpStream;
 
 use crate::body::ResponseBody;
+use crate::upstream_h1::has_token;
 
 /// Header lines this codec takes; a head with more goes to hyper (whose limit is higher).
 const MAX_HEADERS: usize = 64;
@@ -68,14 +69,10 @@ pub(crate) fn parse_request(buf: &[u8], max_head: usize) -> Parsed {
         } else if name == header::UPGRADE || name == header::EXPECT {
             return Parsed::Fallback;
         } else if name == header::CONNECTION {
-            for token in h.value.split(|b| *b == b',') {
-                let token = token.trim_ascii();
-                if token.eq_ignore_ascii_case(b"close") {
-                    close = true;
-                } else if token.eq_ignore_ascii_case(b"upgrade") {
-                    return Parsed::Fallback;
-                }
+            if has_token(h.value, b"upgrade") {
+                return Parsed::Fallback;
             }
+            close |= has_token(h.value, b"close");
         }
         headers.append(name, value);
     }
@@ -130,12 +127,16 @@ fn put_date(out: &mut Vec<u8>) {
     });
 }
 
-/// RFC 9110 §6.4.1: no body for HEAD, 1xx, 204, 304.
-fn can_have_body(method: &Method, status: StatusCode) -> bool {
-    method != Method::HEAD
-        && !status.is_informational()
+/// RFC 9110 §6.4.1: 1xx, 204 and 304 responses have no content (and no Content-Length).
+fn status_has_content(status: StatusCode) -> bool {
+    !status.is_informational()
         && status != StatusCode::NO_CONTENT
         && status != StatusCode::NOT_MODIFIED
+}
+
+/// No body bytes go out for HEAD, nor for a status without content.
+fn can_have_body(method: &Method, status: StatusCode) -> bool {
+    method != Method::HEAD && status_has_content(status)
 }
 
 /// How the body goes on the wire.
@@ -173,11 +174,7 @@ fn encode_head(
         if name == header::CONTENT_LENGTH {
             has_length = true;
         } else if name == header::CONNECTION {
-            let closing = value
-                .as_bytes()
-                .split(|b| *b == b',')
-                .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"));
-            has_connection_close |= closing;
+            has_connection_close |= has_token(value.as_bytes(), b"close");
         }
         crate::upstream_h1::put_header(out, name.as_str().as_bytes(), value.as_bytes());
     }
@@ -193,9 +190,7 @@ fn encode_head(
         } else {
             body.size_hint().exact()
         };
-        let contentful = !status.is_informational()
-            && status != StatusCode::NO_CONTENT
-            && status != StatusCode::NOT_MODIFIED;
+        let contentful = status_has_content(status);
         match exact {
             Some(0) if contentful && method != Method::HEAD => {
                 crate::upstream_h1::put_header(out, b"content-length", b"0");

@@ -314,6 +314,7 @@ fn parse_head(
                 .next()
                 .is_some_and(|last| last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
         } else if name == http::header::CONNECTION {
+            // The last of "close" and "keep-alive" decides.
             for token in h.value.split(|b| *b == b',') {
                 let token = token.trim_ascii();
                 if token.eq_ignore_ascii_case(b"close") {
@@ -466,6 +467,13 @@ impl HeadCopy {
     pub fn value(&self, part: &[u8]) -> Option<HeaderValue> {
         HeaderValue::from_maybe_shared(self.slice(part)?).ok()
     }
+}
+
+/// Whether a comma-separated header value (Connection) lists `token`, case-insensitively.
+pub(crate) fn has_token(value: &[u8], token: &[u8]) -> bool {
+    value
+        .split(|b| *b == b',')
+        .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
 }
 
 /// Appends `name: value\r\n`.
