@@ -354,14 +354,13 @@ async fn send_request(
         error,
         started: false,
     })?;
-    let Some(body) = f.body.take() else {
+    let Some(mut body) = f.body.take() else {
         return Ok(());
     };
     let sent = |error| SendFailure {
         error,
         started: true,
     };
-    let mut body = body;
     let mut wire = Vec::new();
     loop {
         let frame = match http_body_util::BodyExt::frame(&mut body).await {

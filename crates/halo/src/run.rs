@@ -122,10 +122,10 @@ async fn serve(opts: RunOptions, config: Config) -> anyhow::Result<()> {
                 if let (Some(v), Some(h)) = (vrrp.as_mut(), http.health()) {
                     v.set_proxy_healthy(h);
                 }
-                // Many connections went idle and gave their task memory back to the allocator:
-                // hand it on to the kernel (the allocator keeps freed memory otherwise).
                 refresh_local_utc_offset();
-                // Trimmed after every TRIM_AFTER_PARKS parks, and once parking quieted down.
+                // Many connections went idle and gave their task memory back to the allocator:
+                // hand it on to the kernel (the allocator keeps freed memory otherwise). Trimmed
+                // after every TRIM_AFTER_PARKS parks, and once parking quieted down.
                 let parks = http.parks();
                 let quiet = parks == parks_before && parks != parks_at_trim;
                 if parks >= parks_at_trim + TRIM_AFTER_PARKS || quiet {
