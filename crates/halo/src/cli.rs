@@ -74,6 +74,15 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         state_file: PathBuf,
     },
+    /// Run with nginx's command line: -t, -T, -s SIGNAL, -p, -c, -e, -g, -V (see `halo nginx -h`).
+    ///
+    /// halo answers the same way when run as `nginx` (a symbolic link of that name).
+    #[command(disable_help_flag = true, disable_version_flag = true)]
+    Nginx {
+        /// nginx's options, read by nginx's rules.
+        #[arg(allow_hyphen_values = true, trailing_var_arg = true, num_args = 0..)]
+        args: Vec<String>,
+    },
     /// Build the seed's two-balancer topology in network namespaces and show it working.
     Demo {
         /// Run the seed's five acceptance tests instead of the live view; exit non-zero if one fails.

@@ -35,19 +35,27 @@ pub struct RunOptions {
     pub source: ConfigSource,
     pub pid_file: Option<PathBuf>,
     pub state_file: Option<PathBuf>,
+    /// The configuration `source` gives, already loaded and reported by the caller (`halo
+    /// nginx`); `None`: load it here.
+    pub config: Option<Config>,
+    /// Called once serving: listeners bound and the pid file written (`halo nginx` with
+    /// `daemon on` tells the waiting parent here).
+    pub on_ready: Option<Box<dyn FnOnce() + Send>>,
 }
 
 /// Runs until a stop signal. Returns the process exit code.
-pub fn run(opts: RunOptions) -> anyhow::Result<()> {
-    let loaded = load_or_report(&opts.source)?;
-    let threads = loaded
-        .config
+pub fn run(mut opts: RunOptions) -> anyhow::Result<()> {
+    let config = match opts.config.take() {
+        Some(c) => c,
+        None => load_or_report(&opts.source)?.config,
+    };
+    let threads = config
         .http
         .as_ref()
         .and_then(|h| h.worker_threads)
         .filter(|n| *n > 0)
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    if let Some(http) = &loaded.config.http {
+    if let Some(http) = &config.http {
         crate::limits::raise_nofile(http.worker_connections as u64);
     }
     // One worker (nginx `worker_processes 1`): a current-thread runtime, with no cross-thread
@@ -63,10 +71,10 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
             .build()
     }
     .context("starting the runtime")?;
-    runtime.block_on(serve(opts, loaded.config))
+    runtime.block_on(serve(opts, config))
 }
 
-async fn serve(opts: RunOptions, config: Config) -> anyhow::Result<()> {
+async fn serve(mut opts: RunOptions, config: Config) -> anyhow::Result<()> {
     let board = StatusBoard::new();
     if let Some(path) = &opts.state_file {
         board.spawn_writer(path.clone());
@@ -100,6 +108,9 @@ async fn serve(opts: RunOptions, config: Config) -> anyhow::Result<()> {
     if let Some(p) = &opts.pid_file {
         std::fs::write(p, format!("{}\n", std::process::id()))
             .with_context(|| format!("writing {}", p.display()))?;
+    }
+    if let Some(ready) = opts.on_ready.take() {
+        ready();
     }
     tracing::info!(
         "halo {} running: {} VRRP instance(s), HTTP {}",
@@ -171,6 +182,7 @@ async fn serve(opts: RunOptions, config: Config) -> anyhow::Result<()> {
             _ = usr1.recv() => {
                 tracing::info!("SIGUSR1: reopening log files");
                 http.reopen_logs();
+                crate::error_log::reopen();
             }
             _ = term.recv() => { stop(&mut vrrp, &mut http, false).await; break; }
             _ = int.recv() => { stop(&mut vrrp, &mut http, false).await; break; }

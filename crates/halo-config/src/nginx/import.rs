@@ -153,8 +153,29 @@ pub(crate) fn import(nodes: &[Node], paths: Paths<'_>) -> Imported {
             }
             "http" => http_nodes.push(node),
             "user" => imp.warn(node, "user: halo does not switch users per worker; it runs as the user that starts it (use the service manager's User=); ignored"),
-            "error_log" => imp.warn(node, "error_log: halo writes its log through tracing to stderr/journald; ignored"),
-            "pid" => imp.warn(node, "pid: halo writes no pid file (the service manager tracks it); ignored"),
+            // pid, error_log and daemon are process settings: `halo nginx` (nginx's command line)
+            // reads and applies them itself; the configuration they would go into has no place
+            // for them, so here they are checked and reported as ignored by `halo run`.
+            "error_log" => {
+                if imp.no_block(node) {
+                    match node.args.as_slice() {
+                        [_] => imp.warn(node, ERROR_LOG_IGNORED),
+                        [_, level] if is_error_log_level(&level.text) => imp.warn(node, ERROR_LOG_IGNORED),
+                        [_, level] => imp.err(&level.pos, format!("invalid log level \"{}\"", level.text), Some("debug, info, notice, warn, error, crit, alert or emerg")),
+                        _ => imp.err(&node.pos, "invalid number of arguments in \"error_log\" directive", Some("a file and an optional level")),
+                    }
+                }
+            }
+            "pid" => {
+                if imp.one(node).is_some() {
+                    imp.warn(node, "pid: applied by `halo nginx`; `halo run` writes a pid file with --pid-file; ignored");
+                }
+            }
+            "daemon" => {
+                if imp.flag(node).is_some() {
+                    imp.warn(node, "daemon: applied by `halo nginx`; `halo run` always stays in the foreground; ignored");
+                }
+            }
             "stream" | "mail" => imp.err(&node.pos, format!("\"{}\" (TCP/mail proxying) is not supported by halo", node.name), Some("http")),
             _ => imp.other(node, "main"),
         }
@@ -1778,6 +1799,18 @@ fn ignored_in_server_or_location(name: &str) -> Option<String> {
         )),
         _ => None,
     }
+}
+
+const ERROR_LOG_IGNORED: &str = "error_log: applied by `halo nginx`; `halo run` logs through tracing to stderr/journald (--log); ignored";
+
+/// The levels `error_log` accepts.
+const ERROR_LOG_LEVELS: &[&str] = &[
+    "debug", "info", "notice", "warn", "error", "crit", "alert", "emerg",
+];
+
+/// Whether `level` is a level `error_log` accepts, nginx's debug_* module filters included.
+fn is_error_log_level(level: &str) -> bool {
+    ERROR_LOG_LEVELS.contains(&level) || level.starts_with("debug_")
 }
 
 /// Directive names the importer handles, for spotting a missing `;`.
