@@ -21,6 +21,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+pub use crate::tls::{
+    CertificatePair, Http2Settings, ServerTls, SessionCache, TlsVersion, UpstreamTls, VerifyClient,
+};
+
 /// The whole HTTP side (nginx's `http { }` block).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -429,6 +433,12 @@ pub struct ServerBlock {
     pub root: String,
     /// Index files tried for a URI ending in `/` (nginx `index`, default `index.html`).
     pub index: Vec<String>,
+    /// TLS settings, used on `listen ... ssl` addresses (nginx `ssl_*`).
+    #[serde(skip_serializing_if = "ServerTls::is_default")]
+    pub tls: ServerTls,
+    /// HTTP/2 (nginx `http2 on`, `http2_*`).
+    #[serde(skip_serializing_if = "Http2Settings::is_default")]
+    pub http2: Http2Settings,
 }
 
 impl Default for ServerBlock {
@@ -443,6 +453,8 @@ impl Default for ServerBlock {
             access_log: None,
             root: "html".to_owned(),
             index: vec!["index.html".to_owned()],
+            tls: ServerTls::default(),
+            http2: Http2Settings::default(),
         }
     }
 }
@@ -458,6 +470,18 @@ pub struct Listen {
     /// Without any, the first server listed for the address is the default.
     #[serde(default)]
     pub default_server: bool,
+    /// Connections on this address speak TLS (nginx `listen ... ssl`). Every server on an
+    /// address must agree.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub ssl: bool,
+    /// HTTP/2 on this address for every server on it (nginx's deprecated `listen ... http2`;
+    /// prefer the server's `http2` setting).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub http2: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl Default for Listen {
@@ -465,6 +489,8 @@ impl Default for Listen {
         Self {
             addr: SocketAddr::from(([0, 0, 0, 0], 80)),
             default_server: false,
+            ssl: false,
+            http2: false,
         }
     }
 }
@@ -545,6 +571,9 @@ pub struct Location {
     /// `error_page` rules; `None` = inherit the server's.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_page: Option<Vec<ErrorPage>>,
+    /// TLS toward the upstream when `proxy_pass` is `https://` (nginx `proxy_ssl_*`).
+    #[serde(skip_serializing_if = "UpstreamTls::is_default")]
+    pub proxy_ssl: UpstreamTls,
 }
 
 impl Default for Location {
@@ -570,6 +599,7 @@ impl Default for Location {
             access_log: None,
             add_header: Vec::new(),
             error_page: None,
+            proxy_ssl: UpstreamTls::default(),
         }
     }
 }
@@ -941,6 +971,18 @@ impl HttpConfig {
                     }
                 }
             }
+            if let Some(j) = server.listen.iter().position(|l| l.ssl) {
+                if server.tls.certificates.is_empty() && !server.tls.reject_handshake {
+                    err(
+                        format!("{at}.listen[{j}]"),
+                        format!(
+                            "no \"ssl_certificate\" is defined for the \"listen ... ssl\" on {}",
+                            server.listen[j].addr
+                        ),
+                    );
+                }
+            }
+            crate::tls::check_server_tls(&format!("{at}.tls"), &server.tls, &mut err);
             for (j, page) in server.error_page.iter().enumerate() {
                 self.check_error_page(format!("{at}.error_page[{j}]"), page, &mut err);
             }
@@ -951,6 +993,11 @@ impl HttpConfig {
             for (j, loc) in server.locations.iter().enumerate() {
                 let at = format!("{at}.locations[{j}]");
                 self.check_location(&at, loc, &mut err);
+                crate::tls::check_upstream_tls(
+                    &format!("{at}.proxy_ssl"),
+                    &loc.proxy_ssl,
+                    &mut err,
+                );
                 for (k, log) in loc.access_log.iter().flatten().enumerate() {
                     check_log(format!("{at}.access_log[{k}]"), log, &mut err);
                 }

@@ -178,6 +178,8 @@ pub(crate) struct LogRecord {
     pub upstream_response_time: String,
     pub upstream_connect_time: String,
     pub connection: u64,
+    /// The connection's TLS facts (`$ssl_*`), on TLS connections.
+    pub tls: Option<std::sync::Arc<crate::tls_accept::TlsInfo>>,
     pub connection_requests: u64,
     pub request_length: u64,
     /// Filled when the body finished.
@@ -283,7 +285,8 @@ impl VarSource for LogRecord {
             Var::Connection => push_display(out, r.connection),
             Var::ConnectionRequests => push_display(out, r.connection_requests),
             Var::Pid => push_display(out, std::process::id()),
-            Var::Scheme => out.push_str("http"),
+            Var::Scheme => out.push_str(if r.tls.is_some() { "https" } else { "http" }),
+            Var::Tls(var) => var.write(r.tls.as_deref(), out),
             Var::HttpHeader(name) => {
                 let mut found = false;
                 for (n, value) in &r.request_headers {

@@ -54,7 +54,7 @@ pub(crate) struct ConnTrack {
 }
 
 impl ConnTrack {
-    fn new(counters: Arc<Counters>, serial: u64) -> Self {
+    pub(crate) fn new(counters: Arc<Counters>, serial: u64) -> Self {
         counters.active.fetch_add(1, Ordering::Relaxed);
         // Like nginx, a connection that has not sent a byte yet counts as Waiting.
         counters.waiting.fetch_add(1, Ordering::Relaxed);
@@ -110,7 +110,7 @@ impl ConnTrack {
         self.counters.snapshot()
     }
 
-    fn bytes_arrived(&self) {
+    pub(crate) fn bytes_arrived(&self) {
         if self.phase.load(Ordering::Relaxed) == WAITING {
             self.set_phase(READING);
         }
@@ -228,6 +228,8 @@ pub(crate) struct ConnInfo {
     /// The configuration in force when the connection was accepted, used if a reload removed
     /// this connection's listener.
     pub accepted_with: Arc<Runtime>,
+    /// What the TLS handshake settled, on TLS connections.
+    pub tls: Option<Arc<crate::tls_accept::TlsInfo>>,
 }
 
 #[derive(Clone)]
@@ -351,6 +353,7 @@ pub(crate) async fn serve(
         listen,
         track: track.clone(),
         accepted_with: runtime,
+        tls: None,
     });
     serve_loop(stream, track, info, shared, shutdown, true).await;
 }
@@ -439,6 +442,29 @@ async fn serve_loop(
                 }
                 Next::Close => return,
                 Next::Partial => {}
+                Next::H2c(settings) => {
+                    // hyper serves the rest of the connection; its reads pass straight through.
+                    track.last_request();
+                    shared
+                        .counters
+                        .h2_connections
+                        .fetch_add(1, Ordering::Relaxed);
+                    let io = TrackedIo {
+                        stream,
+                        track: track.clone(),
+                        prefix: buf.split().freeze(),
+                    };
+                    Box::pin(crate::hyper_conn::serve(
+                        io,
+                        info.clone(),
+                        shared.clone(),
+                        shutdown.clone(),
+                        true,
+                        settings,
+                    ))
+                    .await;
+                    return;
+                }
                 Next::Fallback => {
                     track.bytes_arrived();
                     let io = TrackedIo {
@@ -566,7 +592,12 @@ enum Next {
     Partial,
     /// hyper takes this request.
     Fallback,
+    /// The client opened with the HTTP/2 preface on an h2c address.
+    H2c(halo_config::http::Http2Settings),
 }
+
+/// The client connection preface of HTTP/2 (RFC 9113 §3.4).
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 /// Parses the request at the front of `buf` and serves it if halo's codec takes it.
 async fn next_request(
@@ -577,6 +608,16 @@ async fn next_request(
     send_timeout: Duration,
     shutdown: &mut watch::Receiver<u8>,
 ) -> Next {
+    if let Some(settings) = info.accepted_with.h2c.get(&info.listen) {
+        let n = buf.len().min(H2_PREFACE.len());
+        if buf[..n] == H2_PREFACE[..n] {
+            return if n == H2_PREFACE.len() {
+                Next::H2c(*settings)
+            } else {
+                Next::Partial
+            };
+        }
+    }
     match crate::server_h1::parse_request(buf, info.accepted_with.max_head) {
         Parsed::Request(parts, used, close) => {
             buf.advance(used);

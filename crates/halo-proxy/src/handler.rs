@@ -56,7 +56,12 @@ impl VarSource for RequestCtx<'_> {
                 }
                 push_display(out, self.info.peer.ip());
             }
-            Var::Scheme => out.push_str("http"),
+            Var::Scheme => out.push_str(if self.info.tls.is_some() {
+                "https"
+            } else {
+                "http"
+            }),
+            Var::Tls(var) => var.write(self.info.tls.as_deref(), out),
             Var::RequestUri => {
                 out.push_str(parts.uri.path_and_query().map_or("/", |pq| pq.as_str()))
             }
@@ -134,6 +139,7 @@ fn protocol(version: Version) -> &'static str {
     match version {
         Version::HTTP_10 => "HTTP/1.0",
         Version::HTTP_09 => "HTTP/0.9",
+        Version::HTTP_2 => "HTTP/2.0",
         _ => "HTTP/1.1",
     }
 }
@@ -741,6 +747,7 @@ fn log_record(
         upstream_response_time: report.response_time,
         upstream_connect_time: report.connect_time,
         connection: ctx.info.track.serial,
+        tls: ctx.info.tls.clone(),
         connection_requests: nth,
         request_length: 0,
         body_bytes_sent: 0,

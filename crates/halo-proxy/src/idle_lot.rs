@@ -63,6 +63,7 @@ impl ConnInfoRest {
             listen: self.listen,
             track,
             accepted_with: self.accepted_with,
+            tls: None,
         })
     }
 }
@@ -83,6 +84,7 @@ impl Held {
             listen,
             track,
             accepted_with,
+            tls: _,
         } = info;
         let rest = ConnInfoRest {
             peer,

@@ -213,6 +213,13 @@ pub(crate) struct Runtime {
     /// The `Server` header of every response (`halo/VERSION`, or `halo` with `server_tokens off`);
     /// an upstream's own `Server` is replaced, as nginx hides it by default.
     pub server_header: HeaderValue,
+    /// TLS addresses (`listen ... ssl`): SNI table and each server's rustls configuration.
+    pub tls: HashMap<SocketAddr, Arc<crate::tls_config::TlsListener>>,
+    /// Plain addresses whose default server speaks HTTP/2: a connection that opens with the
+    /// HTTP/2 preface is served as h2c (prior knowledge), as nginx 1.25.1+ does.
+    pub h2c: HashMap<SocketAddr, halo_config::http::Http2Settings>,
+    /// Session ticket keys, kept across reloads.
+    pub ticketers: Arc<crate::tls_config::Ticketers>,
     pools: Arc<Pools>,
 }
 
@@ -311,6 +318,9 @@ impl Runtime {
             } else {
                 HeaderValue::from_static("halo")
             },
+            tls: HashMap::new(),
+            h2c: HashMap::new(),
+            ticketers: old.map(|o| o.ticketers.clone()).unwrap_or_default(),
             pools: pools.clone(),
         };
 
@@ -335,12 +345,58 @@ impl Runtime {
                 Err(mut e) => errors.append(&mut e),
             }
         }
+        let mut built_tls: HashMap<(usize, bool), Arc<crate::tls_config::ServerTlsRt>> =
+            HashMap::new();
         for (addr, (indices, default)) in by_listen {
             let default = default.or(indices.first().copied()).unwrap_or(0);
-            let names = indices
-                .iter()
-                .map(|&i| (i, cfg.servers[i].server_name.as_slice()));
-            match ServerNames::new(names, default) {
+            let names = || {
+                indices
+                    .iter()
+                    .map(|&i| (i, cfg.servers[i].server_name.as_slice()))
+            };
+            // nginx: listen options of one address hold for every server on it.
+            let on_addr = |f: fn(&halo_config::http::Listen) -> bool| {
+                indices
+                    .iter()
+                    .any(|&i| cfg.servers[i].listen.iter().any(|l| l.addr == addr && f(l)))
+            };
+            let (ssl, h2_addr) = (on_addr(|l| l.ssl), on_addr(|l| l.http2));
+            if ssl {
+                let mut servers = HashMap::new();
+                for &i in &indices {
+                    let h2 = h2_addr || cfg.servers[i].http2.enabled;
+                    let built = match built_tls.get(&(i, h2)) {
+                        Some(b) => b.clone(),
+                        None => match crate::tls_config::build_server_tls(
+                            &cfg.servers[i],
+                            h2,
+                            &runtime.ticketers,
+                        ) {
+                            Ok(b) => {
+                                let b = Arc::new(b);
+                                built_tls.insert((i, h2), b.clone());
+                                b
+                            }
+                            Err(mut e) => {
+                                errors.append(&mut e);
+                                continue;
+                            }
+                        },
+                    };
+                    servers.insert(i, built);
+                }
+                if let Ok(names) = ServerNames::new(names(), default) {
+                    runtime.tls.insert(
+                        addr,
+                        Arc::new(crate::tls_config::TlsListener { names, servers }),
+                    );
+                }
+            } else if h2_addr || cfg.servers[default].http2.enabled {
+                let mut settings = cfg.servers[default].http2;
+                settings.enabled = true;
+                runtime.h2c.insert(addr, settings);
+            }
+            match ServerNames::new(names(), default) {
                 Ok(table) => {
                     runtime.listeners.insert(addr, table);
                 }

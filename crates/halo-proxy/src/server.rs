@@ -300,6 +300,17 @@ fn spawn_accept(socket: TcpListener, listen: SocketAddr, shared: Arc<Shared>) ->
                     Counters::bump(&shared.counters.handled);
                     let serial = shared.serial.fetch_add(1, Ordering::Relaxed);
                     let shutdown = shared.shutdown.subscribe();
+                    if shared.runtime.load().tls.contains_key(&listen) {
+                        tokio::spawn(crate::tls_accept::serve(
+                            stream,
+                            peer,
+                            listen,
+                            shared.clone(),
+                            serial,
+                            shutdown,
+                        ));
+                        continue;
+                    }
                     tokio::spawn(connection::serve(
                         stream,
                         peer,

@@ -36,6 +36,17 @@ pub struct Stats {
     pub parked: u64,
     /// Connections parked since start.
     pub parks: u64,
+    /// TLS handshakes completed (full and resumed).
+    pub tls_handshakes: u64,
+    /// TLS handshakes that resumed a session.
+    pub tls_resumed: u64,
+    /// TLS handshakes that failed or timed out (garbage, unknown name with
+    /// `ssl_reject_handshake`, no common protocol or cipher).
+    pub tls_handshake_failures: u64,
+    /// Client connections that spoke HTTP/2.
+    pub h2_connections: u64,
+    /// HTTP/2 connections closed for abusing stream resets (rapid reset).
+    pub h2_reset_floods: u64,
 }
 
 /// The live counters, shared by every connection task.
@@ -55,6 +66,11 @@ pub(crate) struct Counters {
     pub rejected_auth: AtomicU64,
     pub parked: AtomicU64,
     pub parks: AtomicU64,
+    pub tls_handshakes: AtomicU64,
+    pub tls_resumed: AtomicU64,
+    pub tls_handshake_failures: AtomicU64,
+    pub h2_connections: AtomicU64,
+    pub h2_reset_floods: AtomicU64,
 }
 
 impl Counters {
@@ -75,6 +91,11 @@ impl Counters {
             rejected_auth: get(&self.rejected_auth),
             parked: get(&self.parked),
             parks: get(&self.parks),
+            tls_handshakes: get(&self.tls_handshakes),
+            tls_resumed: get(&self.tls_resumed),
+            tls_handshake_failures: get(&self.tls_handshake_failures),
+            h2_connections: get(&self.h2_connections),
+            h2_reset_floods: get(&self.h2_reset_floods),
         }
     }
 

@@ -47,6 +47,8 @@ pub(crate) enum Var {
     SentHttpHeader(HeaderName),
     /// `$arg_NAME`: a query argument.
     Arg(String),
+    /// `$https`, `$ssl_*`: what the TLS handshake settled ([`crate::tls_vars`]).
+    Tls(crate::tls_vars::TlsVar),
 }
 
 impl Var {
@@ -87,6 +89,9 @@ impl Var {
             "connection" => Connection,
             "pid" => Pid,
             _ => {
+                if let Some(var) = crate::tls_vars::TlsVar::from_name(name) {
+                    return Some(Tls(var));
+                }
                 if let Some(header) = name.strip_prefix("http_") {
                     return HeaderName::from_bytes(header.replace('_', "-").as_bytes())
                         .ok()

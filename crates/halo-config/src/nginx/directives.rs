@@ -17,12 +17,18 @@ pub(crate) fn refused_reason(name: &str) -> Option<&'static str> {
         "fastcgi_pass" | "uwsgi_pass" | "scgi_pass" | "grpc_pass" | "memcached_pass" => {
             "halo proxies HTTP only (proxy_pass http://)"
         }
-        "ssl_certificate"
-        | "ssl_certificate_key"
-        | "ssl_protocols"
-        | "ssl_ciphers"
-        | "ssl"
-        | "http2" => "halo does not terminate TLS or HTTP/2",
+        "ssl" => "\"ssl on\" was removed in nginx 1.25.1; use \"listen ... ssl\"",
+        "ssl_conf_command"
+        | "ssl_ocsp"
+        | "ssl_ocsp_responder"
+        | "ssl_ocsp_cache"
+        | "ssl_certificate_cache"
+        | "ssl_key_log"
+        | "ssl_ech_file"
+        | "proxy_ssl_crl"
+        | "proxy_ssl_conf_command"
+        | "proxy_ssl_certificate_cache"
+        | "proxy_ssl_key_log" => "this TLS setting is not implemented by halo",
         "proxy_cache" | "proxy_cache_path" | "proxy_store" => "halo has no response cache",
         "sub_filter" | "perl" | "js_content" | "lua_code_cache" | "content_by_lua_block" => {
             "response rewriting and scripting are not implemented"

@@ -40,7 +40,11 @@ struct Scope {
     error_page: Option<Vec<(ErrorPage, Pos)>>,
     root: Option<String>,
     index: Option<Vec<String>>,
+    tls: ssl::TlsScope,
 }
+
+#[path = "ssl.rs"]
+mod ssl;
 
 impl Scope {
     /// This level's settings, falling back to `outer` for what it does not set.
@@ -78,6 +82,7 @@ impl Scope {
             error_page: pick(&self.error_page, &outer.error_page),
             root: pick(&self.root, &outer.root),
             index: pick(&self.index, &outer.index),
+            tls: self.tls.over(&outer.tls),
         }
     }
 }
@@ -812,7 +817,9 @@ impl Importer<'_> {
         }
         let mut server_nodes = Vec::new();
         for child in block {
-            if self.scope_directive(child, &mut scope) {
+            if self.tls_directive(child, "http", &mut scope.tls)
+                || self.scope_directive(child, &mut scope)
+            {
                 continue;
             }
             match child.name.as_str() {
@@ -1297,7 +1304,9 @@ impl Importer<'_> {
         let mut location_nodes = Vec::new();
         let mut server_return: Option<(LocationAction, Pos)> = None;
         for child in self.block(node) {
-            if self.scope_directive(child, &mut scope) {
+            if self.tls_directive(child, "server", &mut scope.tls)
+                || self.scope_directive(child, &mut scope)
+            {
                 continue;
             }
             match child.name.as_str() {
@@ -1329,6 +1338,7 @@ impl Importer<'_> {
             server.server_name.push(String::new());
         }
         let effective = scope.over(http_scope);
+        (server.tls, server.http2) = self.server_tls(&effective.tls);
         server.root = effective
             .root
             .clone()
@@ -1439,13 +1449,27 @@ impl Importer<'_> {
         let mut listen = Listen {
             addr,
             default_server: false,
+            ssl: false,
+            http2: false,
         };
         for p in params {
             let name = p.text.split_once('=').map_or(p.text.as_str(), |(n, _)| n);
             match name {
                 "default_server" | "default" => listen.default_server = true,
-                "ssl" | "http2" | "quic" | "http3" | "proxy_protocol" => {
-                    self.err(&p.pos, format!("listen parameter \"{}\" is not supported by halo (plain HTTP/1.1 only)", p.text), None);
+                "ssl" => listen.ssl = true,
+                "http2" => {
+                    // nginx 1.25.1+ warns the same way and still enables HTTP/2.
+                    self.diags.push(p.pos.warning(
+                        "the \"listen ... http2\" directive is deprecated, use the \"http2\" directive instead",
+                    ));
+                    listen.http2 = true;
+                }
+                "quic" | "http3" | "proxy_protocol" => {
+                    self.err(
+                        &p.pos,
+                        format!("listen parameter \"{}\" is not supported by halo", p.text),
+                        None,
+                    );
                     return None;
                 }
                 "ipv6only" | "reuseport" | "backlog" | "rcvbuf" | "sndbuf" | "deferred"
@@ -1563,7 +1587,9 @@ impl Importer<'_> {
         let mut action: Option<LocationAction> = None;
         let mut alias = None;
         for child in self.block(node) {
-            if self.scope_directive(child, &mut scope) {
+            if self.tls_directive(child, "location", &mut scope.tls)
+                || self.scope_directive(child, &mut scope)
+            {
                 continue;
             }
             match child.name.as_str() {
@@ -1691,6 +1717,7 @@ impl Importer<'_> {
             access_log: None,
             add_header: effective.add_header.clone().unwrap_or_default(),
             error_page: None,
+            proxy_ssl: self.upstream_tls(&effective.tls, &node.pos),
             ..Location::default()
         };
         if let Some(rules) = &scope.limit_conn {
@@ -1881,5 +1908,5 @@ pub(crate) fn handled(name: &str) -> bool {
             | "proxy_http_version"
             | "internal"
             | "charset"
-    )
+    ) || ssl::is_tls_directive(name)
 }

@@ -1,6 +1,8 @@
 //! Test helpers: real backends on 127.0.0.1, a small HTTP client, raw socket I/O.
 #![allow(clippy::unwrap_used, dead_code)]
 
+pub mod pki;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;

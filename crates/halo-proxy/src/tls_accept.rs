@@ -1,0 +1,155 @@
+//! Accepting a TLS connection: read the ClientHello, pick the server block by SNI (nginx's
+//! server_name rules, falling back to the port's default server), finish the handshake with
+//! that block's configuration within `client_header_timeout`, then serve HTTP/1.1 or HTTP/2 as
+//! ALPN settled.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use rustls::server::Acceptor;
+use rustls_pki_types::CertificateDer;
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio_rustls::LazyConfigAcceptor;
+
+use crate::connection::{ConnInfo, ConnTrack};
+use crate::server::Shared;
+use crate::stats::Counters;
+
+/// What a TLS handshake settled, for `$ssl_*` variables and client-certificate checks.
+#[derive(Debug)]
+pub(crate) struct TlsInfo {
+    /// `$ssl_protocol`: `TLSv1.2` or `TLSv1.3`.
+    pub protocol: &'static str,
+    /// `$ssl_cipher` (OpenSSL's name).
+    pub cipher: &'static str,
+    /// `$ssl_server_name`: the SNI the client sent.
+    pub server_name: Option<String>,
+    /// `$ssl_session_reused`.
+    pub reused: bool,
+    /// `$ssl_alpn_protocol`.
+    pub alpn: Option<&'static str>,
+    /// `$ssl_client_verify`: SUCCESS, FAILED:reason or NONE.
+    pub client_verify: String,
+    /// The client's certificate chain, leaf first.
+    pub client_chain: Vec<CertificateDer<'static>>,
+    /// Requests on this connection are refused (`ssl_verify_client` said no).
+    pub refuse_requests: bool,
+}
+
+fn protocol_name(version: Option<rustls::ProtocolVersion>) -> &'static str {
+    match version {
+        Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3",
+        Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2",
+        _ => "",
+    }
+}
+
+/// Serves one accepted connection on a TLS address.
+pub(crate) async fn serve(
+    stream: TcpStream,
+    peer: SocketAddr,
+    listen: SocketAddr,
+    shared: Arc<Shared>,
+    serial: u64,
+    shutdown: watch::Receiver<u8>,
+) {
+    let _ = stream.set_nodelay(true);
+    let local = if listen.ip().is_unspecified() {
+        stream.local_addr().unwrap_or(listen)
+    } else {
+        listen
+    };
+    let runtime = shared.runtime.load_full();
+    let track = Arc::new(ConnTrack::new(shared.counters.clone(), serial));
+    let Some(listener) = runtime.tls.get(&listen).cloned() else {
+        return;
+    };
+    let handshake = async {
+        let start = LazyConfigAcceptor::new(Acceptor::default(), stream).await?;
+        let sni = start.client_hello().server_name().map(str::to_owned);
+        let Some(server) = listener.select(sni.as_deref()).cloned() else {
+            return Err(std::io::Error::other("no server for this address"));
+        };
+        let Some(config) = server.config.clone() else {
+            // ssl_reject_handshake: the ClientHello is dropped unanswered but for rustls's
+            // alert from a configuration without certificates.
+            return Err(std::io::Error::other(format!(
+                "handshake rejected for server name {:?}",
+                sni.unwrap_or_default()
+            )));
+        };
+        let tls = start.into_stream(config).await?;
+        Ok((tls, server))
+    };
+    let (tls, server) =
+        match tokio::time::timeout(runtime.cfg.client_header_timeout, handshake).await {
+            Ok(Ok(done)) => done,
+            Ok(Err(error)) => {
+                Counters::bump(&shared.counters.tls_handshake_failures);
+                tracing::debug!(%peer, %error, "TLS handshake failed");
+                return;
+            }
+            Err(_) => {
+                Counters::bump(&shared.counters.tls_handshake_failures);
+                Counters::bump(&shared.counters.timed_out);
+                tracing::debug!(%peer, "TLS handshake timed out");
+                return;
+            }
+        };
+    let conn = tls.get_ref().1;
+    let reused = conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
+    Counters::bump(&shared.counters.tls_handshakes);
+    if reused {
+        Counters::bump(&shared.counters.tls_resumed);
+    }
+    let h2 = conn.alpn_protocol() == Some(b"h2");
+    let client_chain: Vec<CertificateDer<'static>> = conn
+        .peer_certificates()
+        .map(|c| c.iter().map(|c| c.clone().into_owned()).collect())
+        .unwrap_or_default();
+    let (client_verify, refuse_requests) = match &server.client_auth {
+        Some(auth) => {
+            let verdict = auth.verdict(
+                Some(&client_chain)
+                    .filter(|c| !c.is_empty())
+                    .map(|c| c.as_slice()),
+            );
+            let refuse = auth.refuses(&verdict);
+            (verdict, refuse)
+        }
+        None => ("NONE".to_owned(), false),
+    };
+    let info = TlsInfo {
+        protocol: protocol_name(conn.protocol_version()),
+        cipher: conn
+            .negotiated_cipher_suite()
+            .map_or("", |s| crate::tls_config::openssl_suite_name(s.suite())),
+        server_name: conn.server_name().map(str::to_owned),
+        reused,
+        alpn: match conn.alpn_protocol() {
+            Some(b"h2") => Some("h2"),
+            Some(b"http/1.1") => Some("http/1.1"),
+            _ => None,
+        },
+        client_verify,
+        client_chain,
+        refuse_requests,
+    };
+    let info = Arc::new(ConnInfo {
+        peer,
+        local,
+        listen,
+        track: track.clone(),
+        accepted_with: runtime,
+        tls: Some(Arc::new(info)),
+    });
+    if h2 {
+        shared
+            .counters
+            .h2_connections
+            .fetch_add(1, Ordering::Relaxed);
+    }
+    crate::hyper_conn::serve(tls, info, shared, shutdown, h2, server.http2).await;
+}

@@ -1,0 +1,312 @@
+//! rustls server configurations compiled from the `ssl_*` settings of each server block, and
+//! the per-address SNI tables that pick one at handshake time.
+//!
+//! Crypto provider: aws-lc-rs. Its ECDSA P-256 signing and AES-GCM are the fastest available
+//! to rustls (a full ECDSA handshake costs a fraction of an RSA one), and it needs only a C
+//! compiler to build. Post-quantum key exchange is not preferred by default (X25519 first, as
+//! OpenSSL 3.0 in Debian does): X25519MLKEM768 can be asked for with `ssl_ecdh_curve`.
+//!
+//! Everything is built when a configuration is compiled (start, reload, `halo check`), so a
+//! certificate that is missing, unreadable or does not match its key fails the reload and the
+//! certificates in use keep serving.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use halo_config::http::{CertificatePair, ServerBlock, ServerTls, SessionCache, TlsVersion};
+use halo_config::tls::{select_groups, select_tls12_suites};
+use rustls::crypto::CryptoProvider;
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use rustls::ServerConfig;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+use crate::routing::ServerNames;
+
+/// The TLS side of one server block, ready for handshakes.
+pub(crate) struct ServerTlsRt {
+    /// `None`: `ssl_reject_handshake on` (or no certificate): handshakes are refused.
+    pub config: Option<Arc<ServerConfig>>,
+    /// Each certificate file with the time it expires (seconds since the epoch).
+    pub expiry: Vec<(String, i64)>,
+    /// How client certificates are judged after the handshake (`ssl_verify_client`).
+    pub client_auth: Option<Arc<crate::tls_client_auth::ClientAuth>>,
+    /// HTTP/2 settings of the server block (stream limits and windows).
+    pub http2: halo_config::http::Http2Settings,
+}
+
+impl fmt::Debug for ServerTlsRt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerTlsRt")
+            .field("rejects", &self.config.is_none())
+            .field("expiry", &self.expiry)
+            .finish()
+    }
+}
+
+/// What a TLS listening address needs at handshake time.
+#[derive(Debug)]
+pub(crate) struct TlsListener {
+    /// SNI -> server index (the same rules as Host routing).
+    pub names: ServerNames,
+    /// By server index.
+    pub servers: HashMap<usize, Arc<ServerTlsRt>>,
+}
+
+impl TlsListener {
+    /// The server configuration for a ClientHello's SNI (`None` when the name is absent, the
+    /// port's default server).
+    pub fn select(&self, sni: Option<&str>) -> Option<&Arc<ServerTlsRt>> {
+        let name = sni.map(|s| s.to_ascii_lowercase()).unwrap_or_default();
+        self.servers.get(&self.names.find(&name))
+    }
+}
+
+/// Session ticket encrypters carried across reloads, so tickets stay valid when the
+/// configuration changes: one per server block identity (names and client-auth mode, so a
+/// session never resumes into a server with other client-certificate rules).
+#[derive(Default)]
+pub(crate) struct Ticketers {
+    by_key: std::sync::Mutex<HashMap<String, Arc<dyn rustls::server::ProducesTickets>>>,
+}
+
+impl fmt::Debug for Ticketers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Ticketers")
+    }
+}
+
+impl Ticketers {
+    fn get(&self, key: String) -> Result<Arc<dyn rustls::server::ProducesTickets>, String> {
+        let mut map = self
+            .by_key
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(t) = map.get(&key) {
+            return Ok(t.clone());
+        }
+        let ticketer = rustls::crypto::aws_lc_rs::Ticketer::new()
+            .map_err(|e| format!("cannot make a session ticket key: {e}"))?;
+        map.insert(key, ticketer.clone());
+        Ok(ticketer)
+    }
+}
+
+/// The crypto provider for one server block: its cipher suites and key-exchange groups.
+fn provider_for(protocols: &[TlsVersion], ciphers: &str, curves: &str) -> CryptoProvider {
+    let mut provider = rustls::crypto::aws_lc_rs::default_provider();
+    let (tls12, _) = select_tls12_suites(ciphers);
+    let mut suites = Vec::new();
+    if protocols.contains(&TlsVersion::Tls13) {
+        suites.extend(
+            provider
+                .cipher_suites
+                .iter()
+                .filter(|s| s.version() == &rustls::version::TLS13)
+                .copied(),
+        );
+    }
+    if protocols.contains(&TlsVersion::Tls12) {
+        for name in tls12 {
+            if let Some(s) = provider
+                .cipher_suites
+                .iter()
+                .find(|s| openssl_suite_name(s.suite()) == name)
+            {
+                suites.push(*s);
+            }
+        }
+    }
+    provider.cipher_suites = suites;
+    let (groups, _) = select_groups(curves);
+    if let Some(groups) = groups {
+        let all = rustls::crypto::aws_lc_rs::ALL_KX_GROUPS;
+        provider.kx_groups = groups
+            .iter()
+            .filter_map(|g| {
+                all.iter()
+                    .find(|k| group_name(k.name()) == Some(*g))
+                    .copied()
+            })
+            .collect();
+    } else {
+        // `auto`: X25519, P-256, P-384 (no post-quantum hybrid unless asked for).
+        provider
+            .kx_groups
+            .retain(|k| k.name() != rustls::NamedGroup::X25519MLKEM768);
+    }
+    provider
+}
+
+fn group_name(group: rustls::NamedGroup) -> Option<&'static str> {
+    Some(match group {
+        rustls::NamedGroup::X25519 => "X25519",
+        rustls::NamedGroup::secp256r1 => "secp256r1",
+        rustls::NamedGroup::secp384r1 => "secp384r1",
+        rustls::NamedGroup::X25519MLKEM768 => "X25519MLKEM768",
+        _ => return None,
+    })
+}
+
+/// OpenSSL's name of a cipher suite (what nginx logs in `$ssl_cipher`).
+pub(crate) fn openssl_suite_name(suite: rustls::CipherSuite) -> &'static str {
+    use rustls::CipherSuite as C;
+    match suite {
+        C::TLS13_AES_128_GCM_SHA256 => "TLS_AES_128_GCM_SHA256",
+        C::TLS13_AES_256_GCM_SHA384 => "TLS_AES_256_GCM_SHA384",
+        C::TLS13_CHACHA20_POLY1305_SHA256 => "TLS_CHACHA20_POLY1305_SHA256",
+        C::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 => "ECDHE-ECDSA-AES128-GCM-SHA256",
+        C::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384 => "ECDHE-ECDSA-AES256-GCM-SHA384",
+        C::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256 => "ECDHE-ECDSA-CHACHA20-POLY1305",
+        C::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 => "ECDHE-RSA-AES128-GCM-SHA256",
+        C::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384 => "ECDHE-RSA-AES256-GCM-SHA384",
+        C::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256 => "ECDHE-RSA-CHACHA20-POLY1305",
+        _ => "UNKNOWN",
+    }
+}
+
+/// Several certificates of one server (`ssl_certificate` more than once, e.g. ECDSA and RSA):
+/// the first whose key can sign with a scheme the client offers.
+#[derive(Debug)]
+struct CertificateChoice(Vec<Arc<CertifiedKey>>);
+
+impl ResolvesServerCert for CertificateChoice {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let schemes = hello.signature_schemes();
+        self.0
+            .iter()
+            .find(|k| k.key.choose_scheme(schemes).is_some())
+            .or_else(|| self.0.first())
+            .cloned()
+    }
+}
+
+/// Reads one certificate/key pair; the error names the file and what is wrong with it.
+pub(crate) fn load_pair(
+    pair: &CertificatePair,
+    provider: &CryptoProvider,
+) -> Result<(CertifiedKey, i64), String> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&pair.certificate)
+        .map_err(|e| format!("cannot load certificate \"{}\": {e}", pair.certificate))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("cannot load certificate \"{}\": {e}", pair.certificate))?;
+    let Some(leaf) = certs.first() else {
+        return Err(format!(
+            "cannot load certificate \"{}\": no PEM certificate in it",
+            pair.certificate
+        ));
+    };
+    let not_after = match x509_parser::parse_x509_certificate(leaf) {
+        Ok((_, cert)) => cert.validity().not_after.timestamp(),
+        Err(e) => {
+            return Err(format!(
+                "cannot load certificate \"{}\": not a valid X.509 certificate ({e})",
+                pair.certificate
+            ))
+        }
+    };
+    let key = PrivateKeyDer::from_pem_file(&pair.key).map_err(|e| {
+        let encrypted = std::fs::read_to_string(&pair.key)
+            .map(|t| t.contains("ENCRYPTED"))
+            .unwrap_or(false);
+        if encrypted {
+            format!(
+                "cannot load certificate key \"{}\": encrypted private keys are not supported by halo; decrypt it (openssl pkey -in KEY -out PLAIN)",
+                pair.key
+            )
+        } else {
+            format!("cannot load certificate key \"{}\": {e}", pair.key)
+        }
+    })?;
+    let certified = CertifiedKey::from_der(certs, key, provider).map_err(|e| {
+        format!(
+            "certificate \"{}\" and key \"{}\" do not belong together: {e}",
+            pair.certificate, pair.key
+        )
+    })?;
+    Ok((certified, not_after))
+}
+
+/// Compiles the TLS side of `server`. `h2`: offer HTTP/2 by ALPN.
+pub(crate) fn build_server_tls(
+    server: &ServerBlock,
+    h2: bool,
+    ticketers: &Ticketers,
+) -> Result<ServerTlsRt, Vec<String>> {
+    let tls: &ServerTls = &server.tls;
+    let provider = Arc::new(provider_for(&tls.protocols, &tls.ciphers, &tls.ecdh_curve));
+    let mut errors = Vec::new();
+    let mut keys = Vec::new();
+    let mut expiry = Vec::new();
+    for pair in &tls.certificates {
+        match load_pair(pair, &provider) {
+            Ok((mut key, not_after)) => {
+                if let Some(file) = &tls.stapling_file {
+                    match std::fs::read(file) {
+                        Ok(der) => key.ocsp = Some(der),
+                        Err(e) => {
+                            errors.push(format!("cannot read ssl_stapling_file \"{file}\": {e}"))
+                        }
+                    }
+                }
+                keys.push(Arc::new(key));
+                expiry.push((pair.certificate.clone(), not_after));
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    if tls.reject_handshake || keys.is_empty() {
+        return Ok(ServerTlsRt {
+            config: None,
+            expiry,
+            client_auth: None,
+            http2: server.http2,
+        });
+    }
+    let client_auth = crate::tls_client_auth::client_auth(tls, &provider).map_err(|e| vec![e])?;
+    let versions: Vec<&'static rustls::SupportedProtocolVersion> = tls
+        .protocols
+        .iter()
+        .map(|v| match v {
+            TlsVersion::Tls12 => &rustls::version::TLS12,
+            TlsVersion::Tls13 => &rustls::version::TLS13,
+        })
+        .collect();
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&versions)
+        .map_err(|e| vec![format!("TLS settings: {e}")])?;
+    let verifier = crate::tls_client_auth::verifier(tls, &provider).map_err(|e| vec![e])?;
+    let mut config = builder
+        .with_client_cert_verifier(verifier)
+        .with_cert_resolver(Arc::new(CertificateChoice(keys)));
+    config.ignore_client_order = tls.prefer_server_ciphers;
+    config.alpn_protocols = if h2 {
+        vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+    } else {
+        vec![b"http/1.1".to_vec()]
+    };
+    config.session_storage = match tls.session_cache {
+        SessionCache::Sessions(n) => rustls::server::ServerSessionMemoryCache::new(n.max(1)),
+        // `none`: nginx keeps no cache either; `off` likewise.
+        SessionCache::None | SessionCache::Off => {
+            Arc::new(rustls::server::NoServerSessionStorage {})
+        }
+    };
+    if tls.session_tickets {
+        let key = format!("{:?}/{:?}", server.server_name, tls.verify_client);
+        config.ticketer = ticketers.get(key).map_err(|e| vec![e])?;
+    } else if tls.session_cache == SessionCache::None || tls.session_cache == SessionCache::Off {
+        config.send_tls13_tickets = 0;
+    }
+    Ok(ServerTlsRt {
+        config: Some(Arc::new(config)),
+        expiry,
+        client_auth,
+        http2: server.http2,
+    })
+}
