@@ -27,6 +27,20 @@ pub use keepalived::import_keepalived;
 pub use native::{load_native, load_native_str, to_toml};
 pub use nginx::{import_nginx, import_nginx_with, NginxImportOptions};
 
+/// Checks the files a configuration names (certificates, keys, CA bundles): whether they load
+/// and belong together, and warnings such as certificates about to expire. Reading them needs
+/// TLS crates this library does not depend on, so the binary registers the proxy's checker
+/// with [`set_file_checker`]; every loader (native TOML, nginx.conf) then runs it, which keeps
+/// `halo check` and `halo run` on one validation path.
+pub type FileChecker = fn(&http::HttpConfig) -> Vec<(http::HttpConfigError, Severity)>;
+
+static FILE_CHECKER: std::sync::OnceLock<FileChecker> = std::sync::OnceLock::new();
+
+/// Registers the checker every loader runs after validation (the first registration wins).
+pub fn set_file_checker(checker: FileChecker) {
+    let _ = FILE_CHECKER.set(checker);
+}
+
 /// What a loader returns: the configuration and its warnings, or every error (then warnings).
 pub type LoadResult = Result<(Config, Vec<Diagnostic>), Vec<Diagnostic>>;
 

@@ -79,8 +79,18 @@ pub(crate) fn to_diagnostic(path: &Path, line: u32, col: u32, issue: Issue) -> D
 pub(crate) fn semantic_issues(config: &Config) -> Vec<Issue> {
     let mut issues = crate::vrrp_validate::validate(&config.vrrp, &FieldPath::root("vrrp"));
     if let Some(http) = &config.http {
-        for e in http.validate() {
+        let errors = http.validate();
+        let valid = errors.is_empty();
+        for e in errors {
             issues.push(Issue::error(http_path(&e.at), e.message));
+        }
+        if let (true, Some(check)) = (valid, crate::FILE_CHECKER.get()) {
+            for (e, severity) in check(http) {
+                issues.push(match severity {
+                    crate::Severity::Error => Issue::error(http_path(&e.at), e.message),
+                    crate::Severity::Warning => Issue::warning(http_path(&e.at), e.message),
+                });
+            }
         }
     }
     issues

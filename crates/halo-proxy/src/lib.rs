@@ -57,3 +57,4 @@ pub use access_log::set_local_utc_offset;
 pub use error::ProxyError;
 pub use server::Proxy;
 pub use stats::Stats;
+pub use tls_config::check_files;

@@ -310,3 +310,72 @@ pub(crate) fn build_server_tls(
         http2: server.http2,
     })
 }
+
+/// How long before expiry `halo check` starts warning about a certificate.
+const EXPIRY_WARNING_DAYS: i64 = 14;
+
+/// Loads every file the TLS settings of `cfg` name (certificates, keys, CA bundles, CRLs,
+/// OCSP files) as serving would, without serving: errors for what cannot be used, warnings for
+/// certificates that expired or expire within 14 days. Registered with
+/// [`halo_config::set_file_checker`] by the binary, so `halo check` runs it.
+pub fn check_files(
+    cfg: &halo_config::http::HttpConfig,
+) -> Vec<(halo_config::http::HttpConfigError, halo_config::Severity)> {
+    use halo_config::http::HttpConfigError;
+    use halo_config::Severity;
+    let mut out = Vec::new();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    for (i, server) in cfg.servers.iter().enumerate() {
+        if !server.listen.iter().any(|l| l.ssl) {
+            continue;
+        }
+        let tls = &server.tls;
+        let provider = Arc::new(provider_for(&tls.protocols, &tls.ciphers, &tls.ecdh_curve));
+        for (k, pair) in tls.certificates.iter().enumerate() {
+            let at = format!("servers[{i}].tls.certificates[{k}]");
+            match load_pair(pair, &provider) {
+                Ok((_, not_after)) => {
+                    let days = (not_after - now).div_euclid(86_400);
+                    let message = if not_after <= now {
+                        Some(format!("certificate \"{}\" has expired", pair.certificate))
+                    } else if days < EXPIRY_WARNING_DAYS {
+                        Some(format!(
+                            "certificate \"{}\" expires in {days} day(s)",
+                            pair.certificate
+                        ))
+                    } else {
+                        None
+                    };
+                    if let Some(message) = message {
+                        out.push((HttpConfigError { at, message }, Severity::Warning));
+                    }
+                }
+                Err(message) => out.push((HttpConfigError { at, message }, Severity::Error)),
+            }
+        }
+        let at = format!("servers[{i}].tls");
+        if let Err(message) = crate::tls_client_auth::client_auth(tls, &provider) {
+            out.push((
+                HttpConfigError {
+                    at: at.clone(),
+                    message,
+                },
+                Severity::Error,
+            ));
+        }
+        if let Some(file) = &tls.stapling_file {
+            if let Err(e) = std::fs::metadata(file) {
+                out.push((
+                    HttpConfigError {
+                        at,
+                        message: format!("cannot read ssl_stapling_file \"{file}\": {e}"),
+                    },
+                    Severity::Error,
+                ));
+            }
+        }
+    }
+    out
+}

@@ -34,6 +34,8 @@ fn init_logging(filter: Option<&str>) {
 fn main() -> std::process::ExitCode {
     // Large proxy buffers are freed and allocated again all the time: keep them in the process.
     halo_sys::retain_freed_memory();
+    // Every configuration loader (check, run, reload, nginx -t) loads the TLS files it names.
+    halo_config::set_file_checker(halo_proxy::check_files);
     // nginx's command line is read by nginx's rules, not clap's (`-tq`, `-p/srv/`), and logs to
     // nginx's error log: run as `nginx` (a symbolic link) or as `halo nginx ...`.
     let args: Vec<String> = std::env::args_os()

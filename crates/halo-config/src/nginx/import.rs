@@ -1338,7 +1338,7 @@ impl Importer<'_> {
             server.server_name.push(String::new());
         }
         let effective = scope.over(http_scope);
-        (server.tls, server.http2) = self.server_tls(&effective.tls);
+        (server.tls, server.http2) = self.server_tls(&effective.tls, &at);
         server.root = effective
             .root
             .clone()

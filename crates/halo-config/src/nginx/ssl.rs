@@ -489,11 +489,12 @@ impl Importer<'_> {
     /// The server's TLS and HTTP/2 settings from its effective scope. nginx pairs
     /// `ssl_certificate` and `ssl_certificate_key` by order; fewer keys than certificates is an
     /// error.
-    pub(super) fn server_tls(&mut self, scope: &TlsScope) -> (ServerTls, Http2Settings) {
+    pub(super) fn server_tls(&mut self, scope: &TlsScope, at: &str) -> (ServerTls, Http2Settings) {
         let d = ServerTls::default();
         let mut certificates = Vec::new();
         let keys = scope.keys.clone().unwrap_or_default();
         for (i, (cert, pos)) in scope.certificates.iter().flatten().enumerate() {
+            self.record(format!("{at}.tls.certificates[{i}]"), pos);
             match keys.get(i) {
                 Some(key) => certificates.push(CertificatePair {
                     certificate: cert.clone(),
