@@ -1032,13 +1032,14 @@ impl HttpConfig {
             LocationAction::Proxy { pass } => match split_proxy_pass(pass) {
                 None => err(
                     format!("{at}.action.pass"),
-                    format!("{pass:?} is not an http:// URL"),
+                    format!("{pass:?} is not an http:// or https:// URL"),
                 ),
                 Some((host, _)) => {
                     let has_port = host
                         .rsplit_once(':')
                         .is_some_and(|(_, p)| p.parse::<u16>().is_ok());
                     if !has_port
+                        && !pass.starts_with("https://")
                         && self.upstream(host).is_none()
                         && host.parse::<std::net::IpAddr>().is_err()
                     {
@@ -1184,10 +1185,13 @@ fn is_token(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
-/// Splits a `proxy_pass` value into (`host[:port]`, URI part) — `None` if not `http://...`.
-/// The uri part is `None` when the URL has no path (nginx then passes the request URI unchanged).
+/// Splits a `proxy_pass` value into (`host[:port]`, URI part) — `None` if not `http://...` or
+/// `https://...`. The uri part is `None` when the URL has no path (nginx then passes the request
+/// URI unchanged).
 pub fn split_proxy_pass(pass: &str) -> Option<(&str, Option<&str>)> {
-    let rest = pass.strip_prefix("http://")?;
+    let rest = pass
+        .strip_prefix("http://")
+        .or_else(|| pass.strip_prefix("https://"))?;
     let (host, uri) = match rest.find('/') {
         Some(slash) => (&rest[..slash], Some(&rest[slash..])),
         None => (rest, None),

@@ -293,6 +293,7 @@ async fn connect(
     upstream: &UpstreamRt,
     peer: PeerId,
     timeout: Duration,
+    tls: Option<&crate::upstream_tls::UpstreamTlsRt>,
 ) -> Result<(UpstreamConn, Duration), AttemptError> {
     let addr = upstream.lb.server(peer).addr;
     let alternatives = upstream.lb.servers().iter().filter(|s| !s.down).count() > 1;
@@ -303,7 +304,8 @@ async fn connect(
         timeout
     };
     let started = Instant::now();
-    let connecting = UpstreamConn::connect(addr);
+    // nginx bounds the TLS handshake by proxy_connect_timeout too.
+    let connecting = UpstreamConn::connect(addr, tls);
     let result = if timeout.is_zero() {
         Ok(connecting.await)
     } else {
@@ -403,11 +405,17 @@ async fn attempt(
         .unwrap_or_default();
     // A streamed body cannot be replayed on a fresh connection: check the pooled one first.
     let probe = f.body.is_some();
-    let (mut conn, mut connect_time) = match pool.checkout(Instant::now(), &upstream.limits, probe)
-    {
+    let tls = f.pass.tls.as_deref();
+    // An upstream group used by both http:// and https:// locations pools both kinds: a pooled
+    // connection of the other kind is closed, not used.
+    let pooled = pool
+        .checkout(Instant::now(), &upstream.limits, probe)
+        .filter(|c| c.stream.suits(tls));
+    let (mut conn, mut connect_time) = match pooled {
         Some(conn) => (conn, None),
         None => {
-            let (conn, took) = Box::pin(connect(upstream, peer, cfg.proxy_connect_timeout)).await?;
+            let (conn, took) =
+                Box::pin(connect(upstream, peer, cfg.proxy_connect_timeout, tls)).await?;
             (conn, Some(took))
         }
     };
@@ -418,7 +426,7 @@ async fn attempt(
         if let Err(failure) = send_request(&mut conn, &head, f, chunked).await {
             if conn.reused && !failure.started {
                 let (fresh, took) =
-                    Box::pin(connect(upstream, peer, cfg.proxy_connect_timeout)).await?;
+                    Box::pin(connect(upstream, peer, cfg.proxy_connect_timeout, tls)).await?;
                 (conn, connect_time) = (fresh, Some(took));
                 continue;
             }
@@ -455,7 +463,7 @@ async fn attempt(
         if conn.reused && replayable && matches!(error, ResponseError::ClosedBeforeAnswer) {
             // The pooled connection was closed by the upstream as we reused it.
             let (fresh, took) =
-                Box::pin(connect(upstream, peer, cfg.proxy_connect_timeout)).await?;
+                Box::pin(connect(upstream, peer, cfg.proxy_connect_timeout, tls)).await?;
             (conn, connect_time) = (fresh, Some(took));
             continue;
         }

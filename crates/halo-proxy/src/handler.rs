@@ -381,9 +381,11 @@ pub(crate) async fn handle(
             record,
         }));
     }
-    response
-        .headers_mut()
-        .insert(header::SERVER, rt.server_header.clone());
+    let headers = response.headers_mut();
+    headers.insert(header::SERVER, rt.server_header.clone());
+    // nginx hides the upstream's Date (proxy_hide_header's default list) and sends its own;
+    // both encoders add halo's.
+    headers.remove(header::DATE);
     response.body_mut().finish.track = Some(info.track.clone());
     response
 }

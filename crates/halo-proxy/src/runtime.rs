@@ -44,6 +44,8 @@ pub(crate) struct ProxyPassRt {
     pub proxy_host: HeaderValue,
     /// `proxy_redirect`: (from prefix, replacement template) rules, tried in order.
     pub redirects: Vec<(String, Template)>,
+    /// `proxy_pass https://`: the TLS client settings (`proxy_ssl_*`).
+    pub tls: Option<Arc<crate::upstream_tls::UpstreamTlsRt>>,
 }
 
 /// What a location does, compiled.
@@ -589,11 +591,40 @@ impl Runtime {
         loc: &Location,
         old: Option<&Runtime>,
     ) -> Result<ProxyPassRt, String> {
-        let (host, uri) =
-            split_proxy_pass(pass).ok_or_else(|| format!("proxy_pass {pass:?} is not http://"))?;
-        let upstream = match self.upstreams.get(host) {
+        let (host, uri) = split_proxy_pass(pass)
+            .ok_or_else(|| format!("proxy_pass {pass:?} is not http:// or https://"))?;
+        let secure = pass.starts_with("https://");
+        let scheme = if secure { "https" } else { "http" };
+        let tls = if secure {
+            let bare = match host.rsplit_once(':') {
+                Some((h, p)) if p.parse::<u16>().is_ok() => h,
+                _ => host,
+            };
+            Some(Arc::new(crate::upstream_tls::UpstreamTlsRt::build(
+                &loc.proxy_ssl,
+                bare,
+            )?))
+        } else {
+            None
+        };
+        let has_port = host
+            .rsplit_once(':')
+            .is_some_and(|(h, p)| p.parse::<u16>().is_ok() && !h.ends_with(':'));
+        // An implicit upstream of an https:// URL without a port is on 443, and is kept apart
+        // from an http:// one of the same host.
+        let implicit_key = if secure && !has_port {
+            format!("{host}:443")
+        } else {
+            host.to_owned()
+        };
+        let upstream = match self
+            .upstreams
+            .get(host)
+            .or_else(|| self.upstreams.get(&implicit_key))
+        {
             Some(up) => up.clone(),
             None => {
+                let host = implicit_key.as_str();
                 // An implicit single-server upstream, like nginx's for `proxy_pass http://ADDR`.
                 let implicit = UpstreamConfig {
                     name: host.to_owned(),
@@ -630,7 +661,7 @@ impl Runtime {
                 // nginx: `proxy_redirect default` = `proxy_redirect <proxy_pass URL> <location>`;
                 // without a URI part in proxy_pass the location prefix is not substituted.
                 let uri_part = uri.unwrap_or("/");
-                let from = format!("http://{host}{uri_part}");
+                let from = format!("{scheme}://{host}{uri_part}");
                 let to = if uri.is_some() {
                     loc.path.clone()
                 } else {
@@ -648,6 +679,7 @@ impl Runtime {
             uri: uri.map(str::to_owned),
             proxy_host,
             redirects,
+            tls,
         })
     }
 }

@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 use bytes::{Buf, Bytes, BytesMut};
 use http::header::{HeaderName, HeaderValue};
 use http::{HeaderMap, StatusCode, Version};
-use tokio::net::TcpStream;
 
 /// Largest response head accepted (nginx `proxy_buffer_size` is 4k/8k; we are more lenient).
 const MAX_HEAD: usize = 64 * 1024;
@@ -38,7 +37,7 @@ pub(crate) const UNACKED_DATA_TIMEOUT: Duration = Duration::from_millis(1500);
 /// A connection to an upstream peer.
 #[derive(Debug)]
 pub(crate) struct UpstreamConn {
-    pub stream: TcpStream,
+    pub stream: crate::upstream_tls::UpstreamIo,
     /// Bytes read and not consumed yet.
     pub buf: BytesMut,
     /// Free space offered to the next read; grows while reads fill it.
@@ -98,8 +97,11 @@ pub(crate) enum ChunkState {
 }
 
 impl UpstreamConn {
-    /// Opens a connection (TCP_NODELAY, TCP_USER_TIMEOUT).
-    pub async fn connect(addr: SocketAddr) -> io::Result<UpstreamConn> {
+    /// Opens a connection (TCP_NODELAY, TCP_USER_TIMEOUT), with a TLS handshake when `tls`.
+    pub async fn connect(
+        addr: SocketAddr,
+        tls: Option<&crate::upstream_tls::UpstreamTlsRt>,
+    ) -> io::Result<UpstreamConn> {
         let socket = socket2::Socket::new(
             socket2::Domain::for_address(addr),
             socket2::Type::STREAM,
@@ -110,6 +112,10 @@ impl UpstreamConn {
         let socket = tokio::net::TcpSocket::from_std_stream(socket.into());
         let stream = socket.connect(addr).await?;
         stream.set_nodelay(true)?;
+        let stream = match tls {
+            Some(tls) => tls.handshake(stream).await?,
+            None => crate::upstream_tls::UpstreamIo::Plain(stream),
+        };
         Ok(UpstreamConn {
             stream,
             buf: BytesMut::new(),
@@ -123,39 +129,26 @@ impl UpstreamConn {
     /// Whether an idle pooled connection is still worth a request: no byte and no close arrived
     /// while it sat in the pool. Costs a syscall only when tokio saw the socket readable.
     pub fn looks_alive(&self) -> bool {
-        let mut probe = [0u8; 1];
-        matches!(self.stream.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+        self.stream.looks_alive()
     }
 
     /// Writes `bytes`, waiting at most `timeout` between two writes (nginx
     /// `proxy_send_timeout`; 0 = none).
     pub async fn write_all(&mut self, bytes: &[u8], timeout: Duration) -> io::Result<()> {
-        crate::server_h1::write_all_within(&self.stream, bytes, timeout).await
+        self.stream.write_all(bytes, timeout).await
     }
 
     /// Reads more bytes into `buf`; Ready(Ok(0)) at end of stream.
     pub fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        loop {
-            if self.buf.capacity() - self.buf.len() < self.read_size / 2 {
-                self.buf.reserve(self.read_size);
-            }
-            let room = self.buf.capacity() - self.buf.len();
-            match self.stream.try_read_buf(&mut self.buf) {
-                Ok(n) => {
-                    if n == room && self.read_size < READ_MAX {
-                        self.read_size *= 2;
-                    }
-                    if n > 0 && n < room {
-                        crate::server_h1::forget_readable(&self.stream);
-                    }
-                    return Poll::Ready(Ok(n));
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    ready!(self.stream.poll_read_ready(cx))?;
-                }
-                Err(e) => return Poll::Ready(Err(e)),
-            }
+        if self.buf.capacity() - self.buf.len() < self.read_size / 2 {
+            self.buf.reserve(self.read_size);
         }
+        let room = self.buf.capacity() - self.buf.len();
+        let n = ready!(self.stream.poll_read_into(cx, &mut self.buf, room))?;
+        if n == room && self.read_size < READ_MAX {
+            self.read_size *= 2;
+        }
+        Poll::Ready(Ok(n))
     }
 
     /// Reads and parses the response head. 1xx answers other than 101 are skipped.

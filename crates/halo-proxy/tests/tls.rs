@@ -352,3 +352,209 @@ async fn garbage_instead_of_a_handshake_is_counted_and_harms_no_one() {
     })
     .await;
 }
+
+/// A TLS backend: another halo proxy answering with what its handshake saw.
+async fn tls_backend(
+    dir: &Path,
+    ca: &TestCa,
+    client_ca: Option<&Path>,
+) -> (halo_proxy::Proxy, SocketAddr) {
+    let leaf = ca.leaf(dir, "backend", &["backend.test"]);
+    let listen = free_addr();
+    let verify = client_ca.map_or(String::new(), |ca| {
+        format!(
+            ", verify_client = \"on\", client_certificate = \"{}\"",
+            ca.display()
+        )
+    });
+    let text = format!(
+        r#"
+[[servers]]
+listen = [{{ addr = "{listen}", ssl = true }}]
+tls = {{ certificates = [{{ certificate = "{}", key = "{}" }}]{verify} }}
+locations = [{{ path = "/", action = {{ type = "return", code = 200, text = "sni=$ssl_server_name $ssl_protocol $ssl_client_verify host=$host" }} }}]
+"#,
+        leaf.cert.display(),
+        leaf.key.display()
+    );
+    (start(&text).await, listen)
+}
+
+fn front(listen: SocketAddr, backend: SocketAddr, proxy_ssl: &str) -> String {
+    format!(
+        r#"
+[[servers]]
+listen = [{{ addr = "{listen}" }}]
+[[servers.locations]]
+path = "/"
+action = {{ type = "proxy", pass = "https://{backend}" }}
+proxy_ssl = {{ {proxy_ssl} }}
+"#
+    )
+}
+
+#[tokio::test]
+async fn proxy_pass_https_keeps_nginx_defaults_and_verifies_when_asked() {
+    let dir = tempdir("upstream");
+    let ca = TestCa::new(&dir, "ca");
+    let other_ca = TestCa::new(&dir, "otherca");
+    let (backend, backend_addr) = tls_backend(&dir, &ca, None).await;
+
+    // nginx's defaults: no verification, no SNI; connections are kept alive.
+    let listen = free_addr();
+    let proxy = start(&front(listen, backend_addr, "")).await;
+    for _ in 0..3 {
+        let reply = get(listen, "/").await;
+        assert_eq!(reply.status, 200, "{reply:?}");
+        assert_eq!(
+            reply.body,
+            format!("sni= TLSv1.3 NONE host={}", backend_addr.ip())
+        );
+        assert_eq!(reply.headers.get_all("date").iter().count(), 1, "{reply:?}");
+    }
+    assert_eq!(
+        backend.stats().tls_handshakes,
+        1,
+        "one kept-alive TLS connection"
+    );
+
+    // SNI and verification against the right CA, by proxy_ssl_name.
+    let trusted = ca.cert.display();
+    let text = front(
+        listen,
+        backend_addr,
+        &format!("server_name = true, name = \"backend.test\", verify = true, trusted_certificate = \"{trusted}\""),
+    );
+    proxy.reload(config(&text)).unwrap();
+    let reply = get(listen, "/").await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert!(
+        reply.body.starts_with("sni=backend.test TLSv1.3"),
+        "{reply:?}"
+    );
+
+    // Verification against a CA that did not sign the backend: 502, nothing proxied.
+    let text = front(
+        listen,
+        backend_addr,
+        &format!(
+            "name = \"backend.test\", verify = true, trusted_certificate = \"{}\"",
+            other_ca.cert.display()
+        ),
+    );
+    proxy.reload(config(&text)).unwrap();
+    let reply = get(listen, "/").await;
+    assert_eq!(reply.status, 502, "{reply:?}");
+    // A name the certificate does not carry: 502 too.
+    let text = front(
+        listen,
+        backend_addr,
+        &format!("name = \"wrong.test\", verify = true, trusted_certificate = \"{trusted}\""),
+    );
+    proxy.reload(config(&text)).unwrap();
+    assert_eq!(get(listen, "/").await.status, 502);
+}
+
+#[tokio::test]
+async fn proxy_ssl_certificate_authenticates_halo_to_the_upstream() {
+    let dir = tempdir("upstream-mtls");
+    let ca = TestCa::new(&dir, "ca");
+    let client_ca = TestCa::new(&dir, "clientca");
+    let client = client_ca.leaf(&dir, "halo-client", &["halo"]);
+    let (_backend, backend_addr) = tls_backend(&dir, &ca, Some(&client_ca.cert)).await;
+    let listen = free_addr();
+    let _proxy = start(&front(
+        listen,
+        backend_addr,
+        &format!(
+            "certificate = {{ certificate = \"{}\", key = \"{}\" }}",
+            client.cert.display(),
+            client.key.display()
+        ),
+    ))
+    .await;
+    let reply = get(listen, "/").await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert!(reply.body.contains("SUCCESS"), "{reply:?}");
+}
+
+#[tokio::test]
+async fn websocket_upgrades_work_over_tls() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // A plain backend that answers 101 and echoes.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let backend = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                let n = s.read(&mut buf).await.unwrap_or(0);
+                let head = String::from_utf8_lossy(&buf[..n]).to_lowercase();
+                if !head.contains("upgrade: websocket") {
+                    return;
+                }
+                s.write_all(b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n").await.unwrap();
+                while let Ok(n) = s.read(&mut buf).await {
+                    if n == 0 || s.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    let dir = tempdir("wss");
+    let ca = TestCa::new(&dir, "ca");
+    let leaf = ca.leaf(&dir, "a", &["a.test"]);
+    let listen = free_addr();
+    let text = format!(
+        r#"
+[[servers]]
+listen = [{{ addr = "{listen}", ssl = true }}]
+tls = {{ certificates = [{{ certificate = "{}", key = "{}" }}] }}
+locations = [{{ path = "/", action = {{ type = "proxy", pass = "http://{backend}" }} }}]
+"#,
+        leaf.cert.display(),
+        leaf.key.display()
+    );
+    let _proxy = start(&text).await;
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls_pki_types::CertificateDer::from(
+            std::fs::read(&ca.cert)
+                .map(|pem| {
+                    <rustls_pki_types::CertificateDer<'static> as rustls_pki_types::pem::PemObject>::from_pem_slice(&pem).unwrap()
+                })
+                .unwrap(),
+        ))
+        .unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(listen).await.unwrap();
+    let name = rustls_pki_types::ServerName::try_from("a.test").unwrap();
+    let mut s = connector.connect(name, tcp).await.unwrap();
+    s.write_all(
+        b"GET /ws HTTP/1.1\r\nHost: a.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(3), s.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    let head = String::from_utf8_lossy(&buf[..n]).to_string();
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    s.write_all(b"ping over tls").await.unwrap();
+    let n = tokio::time::timeout(Duration::from_secs(3), s.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&buf[..n], b"ping over tls");
+}

@@ -1756,21 +1756,17 @@ impl Importer<'_> {
     /// upstream is a host name, resolved now as nginx does ("host not found in upstream").
     fn proxy_pass(&mut self, arg: &Arg) -> Option<String> {
         let text = arg.text.as_str();
-        if text.starts_with("https://") {
-            self.err(
-                &arg.pos,
-                "proxy_pass to https:// is not supported by halo",
-                Some("http://"),
-            );
-            return None;
-        }
-        let Some(rest) = text.strip_prefix("http://") else {
-            self.err(
-                &arg.pos,
-                format!("invalid URL prefix in \"{text}\""),
-                Some("http://UPSTREAM or http://HOST:PORT"),
-            );
-            return None;
+        let (scheme, rest) = match (text.strip_prefix("http://"), text.strip_prefix("https://")) {
+            (Some(rest), _) => ("http", rest),
+            (None, Some(rest)) => ("https", rest),
+            (None, None) => {
+                self.err(
+                    &arg.pos,
+                    format!("invalid URL prefix in \"{text}\""),
+                    Some("http:// or https:// and an upstream or HOST:PORT"),
+                );
+                return None;
+            }
         };
         if text.contains('$') {
             self.err(
@@ -1787,7 +1783,18 @@ impl Importer<'_> {
         if self.upstream_names.contains(host) {
             return Some(text.to_owned());
         }
-        let host_port = self.host_port(host, &arg.pos, "proxy_pass")?;
+        // https:// without a port means 443.
+        let with_port = if scheme == "https"
+            && !host.ends_with(']')
+            && !host
+                .rsplit_once(':')
+                .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+        {
+            format!("{host}:443")
+        } else {
+            host.to_owned()
+        };
+        let host_port = self.host_port(&with_port, &arg.pos, "proxy_pass")?;
         let bare_host = host_port
             .rsplit_once(':')
             .map_or(host_port.as_str(), |(h, _)| h);
@@ -1808,7 +1815,7 @@ impl Importer<'_> {
             );
             return None;
         }
-        Some(format!("http://{host_port}{uri}"))
+        Some(format!("{scheme}://{host_port}{uri}"))
     }
 }
 
