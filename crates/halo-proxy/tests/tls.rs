@@ -519,15 +519,10 @@ locations = [{{ path = "/", action = {{ type = "proxy", pass = "http://{backend}
     let _proxy = start(&text).await;
 
     let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(rustls_pki_types::CertificateDer::from(
-            std::fs::read(&ca.cert)
-                .map(|pem| {
-                    <rustls_pki_types::CertificateDer<'static> as rustls_pki_types::pem::PemObject>::from_pem_slice(&pem).unwrap()
-                })
-                .unwrap(),
-        ))
-        .unwrap();
+    let pem = std::fs::read(&ca.cert).unwrap();
+    let ca_der: rustls_pki_types::CertificateDer<'static> =
+        rustls_pki_types::pem::PemObject::from_pem_slice(&pem).unwrap();
+    roots.add(ca_der).unwrap();
     let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
         rustls::crypto::aws_lc_rs::default_provider(),
     ))

@@ -1786,9 +1786,9 @@ impl Importer<'_> {
         // https:// without a port means 443.
         let with_port = if scheme == "https"
             && !host.ends_with(']')
-            && !host
+            && host
                 .rsplit_once(':')
-                .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+                .is_none_or(|(_, p)| p.parse::<u16>().is_err())
         {
             format!("{host}:443")
         } else {
