@@ -238,7 +238,8 @@ pub(crate) async fn serve<S>(
         } else {
             u64::MAX
         },
-        reset_limit: h2_settings.max_concurrent_streams.max(100) * 2,
+        // nginx closes a connection after max(concurrent streams, 100) refused streams.
+        reset_limit: h2_settings.max_concurrent_streams.max(100),
     };
     let io = Watched {
         inner: io,
