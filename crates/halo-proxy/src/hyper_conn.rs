@@ -333,3 +333,38 @@ pub(crate) async fn serve<S>(
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn start(live: &Arc<Liveness>, limit: u32) -> InFlight {
+        live.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight {
+            live: live.clone(),
+            finished: false,
+            reset_limit: limit,
+        }
+    }
+
+    /// CVE-2023-44487: streams the client cancels while their handler runs count against the
+    /// connection; past the limit in one second it is doomed. Finished requests never count.
+    #[test]
+    fn cancelled_streams_past_the_limit_doom_the_connection() {
+        let live = Arc::new(Liveness::default());
+        for _ in 0..1000 {
+            start(&live, 100).finish();
+        }
+        assert!(!live.doomed.load(Ordering::Relaxed));
+        for _ in 0..100 {
+            drop(start(&live, 100));
+        }
+        assert!(
+            !live.doomed.load(Ordering::Relaxed),
+            "100 cancellations are within the limit"
+        );
+        drop(start(&live, 100));
+        assert!(live.doomed.load(Ordering::Relaxed));
+        assert_eq!(live.in_flight.load(Ordering::Relaxed), 0);
+    }
+}
