@@ -247,6 +247,20 @@ impl Proxy {
         self.shared.logs.reopen_all()
     }
 
+    /// Every certificate file served on a TLS address, with its expiry (Unix seconds).
+    pub fn certificates(&self) -> Vec<(String, i64)> {
+        let runtime = self.shared.runtime.load();
+        let mut all: Vec<(String, i64)> = runtime
+            .tls
+            .values()
+            .flat_map(|l| l.servers.values())
+            .flat_map(|s| s.expiry.iter().cloned())
+            .collect();
+        all.sort();
+        all.dedup();
+        all
+    }
+
     /// Per-upstream peer status (balancer view), by upstream name.
     pub fn upstream_status(&self) -> Vec<(String, Vec<halo_lb::PeerStatus>)> {
         let runtime = self.shared.runtime.load();

@@ -215,6 +215,30 @@ fn metrics(sources: &Sources) -> String {
         );
         family(
             o,
+            "halo_tls_handshakes_total",
+            "counter",
+            "TLS handshakes with clients, by result (full, resumed, failed).",
+        );
+        family(
+            o,
+            "halo_http2_connections_total",
+            "counter",
+            "Client connections that spoke HTTP/2.",
+        );
+        family(
+            o,
+            "halo_http2_reset_floods_total",
+            "counter",
+            "HTTP/2 connections closed for cancelling too many streams (rapid reset).",
+        );
+        family(
+            o,
+            "halo_tls_certificate_expiry_timestamp_seconds",
+            "gauge",
+            "When each served certificate expires (Unix time).",
+        );
+        family(
+            o,
             "halo_upstream_peer_available",
             "gauge",
             "1 while the balancer may pick the peer.",
@@ -251,6 +275,22 @@ fn metrics(sources: &Sources) -> String {
             ("auth", s.rejected_auth),
         ] {
             let _ = writeln!(o, "halo_http_rejected_total{{reason=\"{reason}\"}} {v}");
+        }
+        for (result, v) in [
+            ("full", s.tls_handshakes.saturating_sub(s.tls_resumed)),
+            ("resumed", s.tls_resumed),
+            ("failed", s.tls_handshake_failures),
+        ] {
+            let _ = writeln!(o, "halo_tls_handshakes_total{{result=\"{result}\"}} {v}");
+        }
+        let _ = writeln!(o, "halo_http2_connections_total {}", s.h2_connections);
+        let _ = writeln!(o, "halo_http2_reset_floods_total {}", s.h2_reset_floods);
+        for (file, not_after) in p.certificates() {
+            let file = file.replace('\\', "\\\\").replace('"', "\\\"");
+            let _ = writeln!(
+                o,
+                "halo_tls_certificate_expiry_timestamp_seconds{{file=\"{file}\"}} {not_after}"
+            );
         }
         for (name, peers) in p.upstream_status() {
             for peer in peers {

@@ -154,3 +154,52 @@ fn https_and_http2_from_an_unchanged_nginx_conf_and_sighup_swaps_the_certificate
     assert!(ok, "{err}");
     assert_eq!(body, "TLSv1.3 HTTP/2.0 https");
 }
+
+#[test]
+fn metrics_show_certificate_expiry_and_handshakes() {
+    let dir = Scratch::new("https-metrics");
+    cert(&dir, "site", "site.test", 30);
+    let (front, admin) = (free_port(), free_port());
+    let crt = dir.path("site.crt");
+    let key = dir.path("site.key");
+    let conf = dir.write(
+        "halo.toml",
+        &format!(
+            "[admin]\nstatus_listen = \"127.0.0.1:{admin}\"\n\n[http]\nworker_threads = 1\n\n\
+             [[http.servers]]\nlisten = [{{ addr = \"127.0.0.1:{front}\", ssl = true }}]\n\
+             tls = {{ certificates = [{{ certificate = \"{}\", key = \"{}\" }}] }}\n\n\
+             [[http.servers.locations]]\npath = \"/\"\naction = {{ type = \"return\", code = 200, text = \"hi\" }}\n",
+            crt.display(),
+            key.display()
+        ),
+    );
+    let _halo = spawn_halo(
+        &["run", "--config", conf.to_str().unwrap()],
+        &dir.path("halo.log"),
+    );
+    wait_port(front);
+    wait_port(admin);
+    let (ok, body, err) = curl(front, &crt, &[]);
+    assert!(ok && body == "hi", "{err}");
+    let metrics = http_get(admin, "/metrics");
+    let value = |prefix: &str| -> i64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(prefix))
+            .unwrap_or_else(|| panic!("{prefix} missing in\n{metrics}"))
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(value("halo_tls_handshakes_total{result=\"full\"} "), 1);
+    let expiry = value(&format!(
+        "halo_tls_certificate_expiry_timestamp_seconds{{file=\"{}\"}} ",
+        crt.display()
+    ));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let days = (expiry - now) / 86_400;
+    assert!((29..=30).contains(&days), "{days} days left");
+}
