@@ -198,8 +198,11 @@ pub(crate) fn load_pair(
             pair.certificate
         ));
     };
-    let not_after = match x509_parser::parse_x509_certificate(leaf) {
-        Ok((_, cert)) => cert.validity().not_after.timestamp(),
+    let (not_after, leaf_spki) = match x509_parser::parse_x509_certificate(leaf) {
+        Ok((_, cert)) => (
+            cert.validity().not_after.timestamp(),
+            cert.tbs_certificate.subject_pki.raw.to_vec(),
+        ),
         Err(e) => {
             return Err(format!(
                 "cannot load certificate \"{}\": not a valid X.509 certificate ({e})",
@@ -220,12 +223,32 @@ pub(crate) fn load_pair(
             format!("cannot load certificate key \"{}\": {e}", pair.key)
         }
     })?;
-    let certified = CertifiedKey::from_der(certs, key, provider).map_err(|e| {
+    let mismatch = |why: &dyn fmt::Display| {
         format!(
-            "certificate \"{}\" and key \"{}\" do not belong together: {e}",
+            "certificate \"{}\" and key \"{}\" do not belong together: {why}",
             pair.certificate, pair.key
         )
-    })?;
+    };
+    let signing_key = provider
+        .key_provider
+        .load_private_key(key)
+        .map_err(|e| format!("cannot load certificate key \"{}\": {e}", pair.key))?;
+    let certified = CertifiedKey::new(certs, signing_key);
+    match certified.keys_match() {
+        Ok(()) => {}
+        Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch)) => {
+            return Err(mismatch(&"the key is not the certificate's"))
+        }
+        // rustls could not parse the certificate (X.509 v1, which OpenSSL makes by default and
+        // nginx accepts) or cannot derive the key's public half: compare the keys here.
+        Err(_) => {
+            if let Some(spki) = certified.key.public_key() {
+                if spki.as_ref() != leaf_spki.as_slice() {
+                    return Err(mismatch(&"the key is not the certificate's"));
+                }
+            }
+        }
+    }
     Ok((certified, not_after))
 }
 

@@ -553,3 +553,73 @@ locations = [{{ path = "/", action = {{ type = "proxy", pass = "http://{backend}
         .unwrap();
     assert_eq!(&buf[..n], b"ping over tls");
 }
+
+/// `openssl x509 -req` without extensions makes X.509 v1 certificates (nginx's own tests use
+/// them); webpki refuses to parse v1, but nginx serves them, and so does halo.
+#[tokio::test]
+async fn x509_v1_rsa_certificates_made_by_openssl_are_served() {
+    let dir = tempdir("v1");
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .expect("openssl must be installed");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    for name in ["v1", "other"] {
+        run(&["genrsa", "-out", &format!("{name}.key"), "2048"]);
+        run(&[
+            "req",
+            "-new",
+            "-key",
+            &format!("{name}.key"),
+            "-subj",
+            "/CN=localhost",
+            "-out",
+            &format!("{name}.csr"),
+        ]);
+        run(&[
+            "x509",
+            "-req",
+            "-days",
+            "2",
+            "-in",
+            &format!("{name}.csr"),
+            "-signkey",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.crt"),
+        ]);
+    }
+    let text_of = |file: &str| std::fs::read_to_string(dir.join(file)).unwrap();
+    assert!(!text_of("v1.crt").is_empty());
+    let listen = free_addr();
+    let toml = server_toml(
+        listen,
+        "\"localhost\"",
+        &dir.join("v1.crt"),
+        &dir.join("v1.key"),
+        "",
+        "v1",
+    );
+    let proxy = start(&toml).await;
+    let (ok, body, err) = curl_https(listen, "localhost", &dir.join("v1.crt"), &["-k"]).await;
+    assert!(ok, "{err}");
+    assert_eq!(body, "v1");
+    // A key from another v1 certificate is still caught.
+    let bad = server_toml(
+        listen,
+        "\"localhost\"",
+        &dir.join("v1.crt"),
+        &dir.join("other.key"),
+        "",
+        "v1",
+    );
+    let error = proxy.reload(config(&bad)).unwrap_err().to_string();
+    assert!(error.contains("do not belong together"), "{error}");
+}

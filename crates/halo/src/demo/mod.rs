@@ -1,6 +1,7 @@
 //! `halo demo`: the seed's system (two balancers sharing a VIP in front of two web servers) built in
 //! network namespaces on this machine, with a live view, or `--tour` through the seed's five tests.
 
+mod https;
 mod loopback;
 mod probe;
 mod topology;
@@ -39,6 +40,24 @@ pub fn demo(tour: bool) -> anyhow::Result<()> {
     drop(topo);
     println!("Removed every namespace and process the demo made.");
     result
+}
+
+/// Fetches a page through the VIP over HTTPS and says so; `true` when it worked.
+fn show_https(topo: &Topology, vip: IpAddr) -> bool {
+    match https::fetch(topo.lan_host("client").name(), vip, &topo.https) {
+        Ok((protocol, web)) => {
+            println!(
+                "HTTPS: https://{vip}/ answered over {protocol} by {web} (HTTP/2 offered by ALPN); the\n  \
+                 balancers use a self-signed certificate made at start: {}",
+                topo.https.cert_file.display()
+            );
+            true
+        }
+        Err(error) => {
+            println!("HTTPS: https://{vip}/ failed: {error:#}");
+            false
+        }
+    }
 }
 
 /// One tick a second until Ctrl-C (SIGINT), for the live views.
@@ -85,6 +104,7 @@ fn live(topo: &Topology) -> anyhow::Result<()> {
     let sources: Vec<IpAddr> = (0..CLIENT_SOURCES)
         .filter_map(|i| client_source(i).parse().ok())
         .collect();
+    show_https(topo, vip);
     let prober = Prober::start(
         topo.lan_host("client").name(),
         sources,

@@ -153,6 +153,8 @@ pub struct Topology {
     pub dir: PathBuf,
     /// Keep `dir` (the logs) when dropped: set when the tour fails, so that its message can point at them.
     pub keep_logs: std::cell::Cell<bool>,
+    /// The certificate made at start for the balancers' HTTPS server on port 443.
+    pub https: super::https::DemoCertificate,
 }
 
 impl Drop for Topology {
@@ -213,6 +215,7 @@ impl Topology {
         write(&dir.join("nginx/nginx.conf"), SEED_NGINX)?;
         write(&dir.join("nginx/conf.d/myhost.conf"), &rewrite(SEED_MYHOST))?;
         write(&dir.join("nginx/conf.d/xuad.conf"), SEED_XUAD)?;
+        let https = super::https::prepare(&dir, VIP)?;
         write(
             &dir.join("nginx/html/404.html"),
             "<html><body><h1>Sorry, the site is not available</h1></body></html>\n",
@@ -236,6 +239,7 @@ impl Topology {
             lan,
             dir: dir.clone(),
             keep_logs: std::cell::Cell::new(false),
+            https,
         };
         for web in ["web1", "web2"] {
             let ns_name = topo.lan.host(web).name().to_string();

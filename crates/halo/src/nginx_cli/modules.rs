@@ -71,8 +71,8 @@ pub const MODULES: &[Module] = &[
     m("http-cache", true, false),
     // Built only when asked for.
     m("http_stub_status_module", false, true),
-    m("http_ssl_module", false, false),
-    m("http_v2_module", false, false),
+    m("http_ssl_module", false, true),
+    m("http_v2_module", false, true),
     m("http_realip_module", false, false),
     m("http_auth_request_module", false, false),
     m("http_sub_module", false, false),
@@ -87,7 +87,7 @@ pub const MODULES: &[Module] = &[
 /// Feature lines nginx prints between the version and the configure arguments (e.g. `TLS SNI
 /// support enabled`, which the test harness reads as the `sni` feature). Add a line when halo
 /// has the feature.
-pub const FEATURE_LINES: &[&str] = &[];
+pub const FEATURE_LINES: &[&str] = &["TLS SNI support enabled"];
 
 /// The version line, as nginx prints it (tools parse `nginx version: nginx/X.Y.Z`).
 pub fn version_line() -> String {
