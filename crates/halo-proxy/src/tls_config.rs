@@ -94,6 +94,72 @@ impl Ticketers {
     }
 }
 
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Prefixes `plain` with the time it was made (8 bytes, big endian).
+fn stamped(plain: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(8 + plain.len());
+    out.extend_from_slice(&unix_now().to_be_bytes());
+    out.extend_from_slice(plain);
+    out
+}
+
+/// The payload of a [`stamped`] value no older than `max_age` seconds.
+fn unstamped(value: &[u8], max_age: u64) -> Option<Vec<u8>> {
+    let (time, rest) = value.split_first_chunk::<8>()?;
+    let made = u64::from_be_bytes(*time);
+    (unix_now().saturating_sub(made) <= max_age).then(|| rest.to_vec())
+}
+
+/// `ssl_session_timeout` for session tickets: each ticket carries the time it was issued (inside
+/// the encryption) and is refused once older than the timeout; keys rotate underneath.
+#[derive(Debug)]
+struct TimedTickets {
+    inner: Arc<dyn rustls::server::ProducesTickets>,
+    timeout: u32,
+}
+
+impl rustls::server::ProducesTickets for TimedTickets {
+    fn enabled(&self) -> bool {
+        self.inner.enabled()
+    }
+    fn lifetime(&self) -> u32 {
+        self.timeout
+    }
+    fn encrypt(&self, plain: &[u8]) -> Option<Vec<u8>> {
+        self.inner.encrypt(&stamped(plain))
+    }
+    fn decrypt(&self, cipher: &[u8]) -> Option<Vec<u8>> {
+        unstamped(&self.inner.decrypt(cipher)?, u64::from(self.timeout))
+    }
+}
+
+/// `ssl_session_timeout` for the session cache: entries older than the timeout are not resumed.
+#[derive(Debug)]
+struct TimedCache {
+    inner: Arc<dyn rustls::server::StoresServerSessions>,
+    timeout: u64,
+}
+
+impl rustls::server::StoresServerSessions for TimedCache {
+    fn put(&self, key: Vec<u8>, value: Vec<u8>) -> bool {
+        self.inner.put(key, stamped(&value))
+    }
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        unstamped(&self.inner.get(key)?, self.timeout)
+    }
+    fn take(&self, key: &[u8]) -> Option<Vec<u8>> {
+        unstamped(&self.inner.take(key)?, self.timeout)
+    }
+    fn can_cache(&self) -> bool {
+        self.inner.can_cache()
+    }
+}
+
 /// The crypto provider for one server block: its cipher suites and key-exchange groups.
 fn provider_for(protocols: &[TlsVersion], ciphers: &str, curves: &str) -> CryptoProvider {
     let mut provider = rustls::crypto::aws_lc_rs::default_provider();
@@ -313,8 +379,14 @@ pub(crate) fn build_server_tls(
     } else {
         vec![b"http/1.1".to_vec()]
     };
+    let timeout = u32::try_from(tls.session_timeout.as_secs())
+        .unwrap_or(u32::MAX)
+        .max(1);
     config.session_storage = match tls.session_cache {
-        SessionCache::Sessions(n) => rustls::server::ServerSessionMemoryCache::new(n.max(1)),
+        SessionCache::Sessions(n) => Arc::new(TimedCache {
+            inner: rustls::server::ServerSessionMemoryCache::new(n.max(1)),
+            timeout: u64::from(timeout),
+        }),
         // `none`: nginx keeps no cache either; `off` likewise.
         SessionCache::None | SessionCache::Off => {
             Arc::new(rustls::server::NoServerSessionStorage {})
@@ -322,7 +394,10 @@ pub(crate) fn build_server_tls(
     };
     if tls.session_tickets {
         let key = format!("{:?}/{:?}", server.server_name, tls.verify_client);
-        config.ticketer = ticketers.get(key).map_err(|e| vec![e])?;
+        config.ticketer = Arc::new(TimedTickets {
+            inner: ticketers.get(key).map_err(|e| vec![e])?,
+            timeout,
+        });
     } else if tls.session_cache == SessionCache::None || tls.session_cache == SessionCache::Off {
         config.send_tls13_tickets = 0;
     }
@@ -401,4 +476,29 @@ pub fn check_files(
         }
     }
     out
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// ssl_session_timeout: a stamped session is resumable within the timeout, not after.
+    #[test]
+    fn sessions_expire_after_the_timeout() {
+        let fresh = stamped(b"session");
+        assert_eq!(unstamped(&fresh, 300).as_deref(), Some(&b"session"[..]));
+        let mut old = fresh.clone();
+        old[..8].copy_from_slice(&(unix_now() - 301).to_be_bytes());
+        assert_eq!(unstamped(&old, 300), None);
+        assert_eq!(unstamped(b"short", 300), None);
+        let tickets = TimedTickets {
+            inner: rustls::crypto::aws_lc_rs::Ticketer::new().unwrap(),
+            timeout: 300,
+        };
+        use rustls::server::ProducesTickets;
+        let ticket = tickets.encrypt(b"state").unwrap();
+        assert_eq!(tickets.decrypt(&ticket).as_deref(), Some(&b"state"[..]));
+        assert_eq!(tickets.lifetime(), 300);
+    }
 }

@@ -623,3 +623,62 @@ async fn x509_v1_rsa_certificates_made_by_openssl_are_served() {
     let error = proxy.reload(config(&bad)).unwrap_err().to_string();
     assert!(error.contains("do not belong together"), "{error}");
 }
+
+#[tokio::test]
+async fn sessions_resume_by_ticket_and_by_cache() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempdir("resume");
+    let ca = TestCa::new(&dir, "ca");
+    let a = ca.leaf(&dir, "a", &["a.test"]);
+    let listen = free_addr();
+    let text = format!(
+        r#"
+[[servers]]
+listen = [{{ addr = "{listen}", ssl = true }}]
+server_name = ["a.test"]
+tls = {{ certificates = [{{ certificate = "{}", key = "{}" }}], session_cache = {{ sessions = 1000 }} }}
+locations = [{{ path = "/", action = {{ type = "return", code = 200, text = "$ssl_protocol $ssl_session_reused" }} }}]
+"#,
+        a.cert.display(),
+        a.key.display()
+    );
+    let proxy = start(&text).await;
+    let pem = std::fs::read(&ca.cert).unwrap();
+    let ca_der: rustls_pki_types::CertificateDer<'static> =
+        rustls_pki_types::pem::PemObject::from_pem_slice(&pem).unwrap();
+    for version in [&rustls::version::TLS13, &rustls::version::TLS12] {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(ca_der.clone()).unwrap();
+        // One client configuration = one session store, as a browser keeps.
+        let config = std::sync::Arc::new(
+            rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+                rustls::crypto::aws_lc_rs::default_provider(),
+            ))
+            .with_protocol_versions(&[version])
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+        );
+        let mut bodies = Vec::new();
+        for _ in 0..2 {
+            let connector = tokio_rustls::TlsConnector::from(config.clone());
+            let tcp = tokio::net::TcpStream::connect(listen).await.unwrap();
+            let name = rustls_pki_types::ServerName::try_from("a.test").unwrap();
+            let mut s = connector.connect(name, tcp).await.unwrap();
+            s.write_all(b"GET / HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n")
+                .await
+                .unwrap();
+            let mut out = Vec::new();
+            let _ = s.read_to_end(&mut out).await;
+            let text = String::from_utf8_lossy(&out).into_owned();
+            bodies.push(text.split("\r\n\r\n").nth(1).unwrap_or("").to_owned());
+        }
+        let p = if version == &rustls::version::TLS13 {
+            "TLSv1.3"
+        } else {
+            "TLSv1.2"
+        };
+        assert_eq!(bodies, vec![format!("{p} ."), format!("{p} r")]);
+    }
+    assert_eq!(proxy.stats().tls_resumed, 2);
+}

@@ -606,6 +606,16 @@ impl Importer<'_> {
                     scope.root = Some(self.data_path(&a.text.clone()));
                 }
             }
+            "proxy_http_version" => {
+                if let Some(a) = self.one(node).cloned() {
+                    match a.text.as_str() {
+                        "1.1" => {}
+                        "1.0" => self.warn(node, "proxy_http_version 1.0: halo speaks HTTP/1.1 to upstreams (with keep-alive); requests are otherwise the same"),
+                        "2" => self.err(&a.pos, "proxy_http_version 2 is not supported by halo yet (HTTP/2 toward upstreams)", Some("1.1")),
+                        other => self.err(&a.pos, format!("invalid value \"{other}\" in \"proxy_http_version\" directive"), Some("1.0, 1.1 or 2")),
+                    }
+                }
+            }
             "index" => {
                 if self.no_block(node) {
                     scope.index = Some(node.args.iter().map(|a| a.text.clone()).collect());
@@ -1631,12 +1641,6 @@ impl Importer<'_> {
                     "nested locations are not supported by halo",
                     Some("one level of location per server"),
                 ),
-                "proxy_http_version" => {
-                    self.warn(
-                        child,
-                        "proxy_http_version: halo always speaks HTTP/1.1 to upstreams; ignored",
-                    );
-                }
                 "internal" => self.warn(
                     child,
                     "internal: halo serves this location to direct requests as well; ignored",

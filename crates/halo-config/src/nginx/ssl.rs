@@ -258,6 +258,7 @@ impl Importer<'_> {
             "ssl_session_timeout" => scope.session_timeout = self.time_one(node).or(scope.session_timeout),
             "ssl_session_tickets" => scope.session_tickets = self.flag(node).or(scope.session_tickets),
             "ssl_session_ticket_key" => {
+                self.warn(node, "ssl_session_ticket_key: halo encrypts tickets with its own random keys, rotated and shared by every thread (tickets are not shared with other nodes); the file is not used");
                 if let Some(a) = self.one(node).cloned() {
                     let path = self.conf_path(&a.text);
                     scope.session_ticket_keys.get_or_insert_with(Vec::new).push(path);
