@@ -517,6 +517,7 @@ fn build_request_head(f: &Forwarding<'_>) -> (Vec<u8>, bool) {
     out.extend_from_slice(target.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
     let has_connection_header = client.contains_key(header::CONNECTION);
+    let case = ctx.parts.extensions.get::<crate::header_case::HeaderCase>();
     let mut has_length = false;
     for (name, value) in client {
         if is_hop_by_hop(name)
@@ -526,10 +527,14 @@ fn build_request_head(f: &Forwarding<'_>) -> (Vec<u8>, bool) {
             continue;
         }
         has_length |= name == header::CONTENT_LENGTH;
-        put_header(&mut out, name.as_str().as_bytes(), value.as_bytes());
+        put_header(
+            &mut out,
+            crate::header_case::request_name(case, name),
+            value.as_bytes(),
+        );
     }
     let mut scratch = String::new();
-    for (name, source) in &f.loc.set_headers {
+    for (name, spelled, source) in &f.loc.set_headers {
         let value: &[u8] = match source {
             HeaderSource::Constant(value) => value.as_bytes(),
             HeaderSource::ProxyHost => f.pass.proxy_host.as_bytes(),
@@ -542,28 +547,28 @@ fn build_request_head(f: &Forwarding<'_>) -> (Vec<u8>, bool) {
         // Like nginx, an empty value leaves the header out; CR/LF never reach the wire.
         if !value.is_empty() && !value.iter().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
             has_length |= name == header::CONTENT_LENGTH;
-            put_header(&mut out, name.as_str().as_bytes(), value);
+            put_header(&mut out, spelled, value);
         }
     }
     if f.client_upgrade.is_some() {
         if let Some(upgrade) = client.get(header::UPGRADE) {
-            put_header(&mut out, b"upgrade", upgrade.as_bytes());
-            put_header(&mut out, b"connection", b"upgrade");
+            put_header(&mut out, b"Upgrade", upgrade.as_bytes());
+            put_header(&mut out, b"Connection", b"upgrade");
         }
     }
     let mut chunked = false;
     if !has_length {
         if f.body.is_some() {
-            put_header(&mut out, b"transfer-encoding", b"chunked");
+            put_header(&mut out, b"Transfer-Encoding", b"chunked");
             chunked = true;
         } else if let Some(bytes) = &f.buffered {
             put_header(
                 &mut out,
-                b"content-length",
+                b"Content-Length",
                 bytes.len().to_string().as_bytes(),
             );
         } else if matches!(ctx.parts.method, Method::POST | Method::PUT | Method::PATCH) {
-            put_header(&mut out, b"content-length", b"0");
+            put_header(&mut out, b"Content-Length", b"0");
         }
     }
     out.extend_from_slice(b"\r\n");
@@ -604,6 +609,7 @@ fn client_response(
         mut headers,
         framing,
         keep_alive,
+        case,
     } = head;
     if headers.contains_key(header::CONNECTION) {
         let connection_listed: Vec<HeaderName> = headers
@@ -648,6 +654,9 @@ fn client_response(
     *response.status_mut() = status;
     *response.version_mut() = Version::HTTP_11;
     *response.headers_mut() = headers;
+    if let Some(case) = case {
+        response.extensions_mut().insert(case);
+    }
     response
 }
 
@@ -722,5 +731,8 @@ fn tunnel(
     let mut response = Response::new(ResponseBody::empty());
     *response.status_mut() = head.status;
     *response.headers_mut() = head.headers;
+    if let Some(case) = head.case {
+        response.extensions_mut().insert(case);
+    }
     response
 }

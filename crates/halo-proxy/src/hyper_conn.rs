@@ -198,6 +198,9 @@ fn builder(info: &ConnInfo, h2: &Http2Settings) -> auto::Builder<TokioExecutor> 
     builder
         .http1()
         .keep_alive(!cfg.keepalive_timeout.is_zero())
+        // hyper cannot carry an upstream's own spelling: Title-Case is what nginx's
+        // and most upstreams' names look like (halo's codec keeps the exact spelling).
+        .title_case_headers(true)
         .max_buf_size(max_head.max(8192))
         .timer(TokioTimer::new());
     let window = |size: u64| u32::try_from(size.clamp(65_535, 1 << 30)).unwrap_or(1 << 30);

@@ -34,6 +34,7 @@ mod connection;
 mod error;
 mod forward;
 mod handler;
+mod header_case;
 mod health_check;
 mod hyper_conn;
 mod idle_lot;

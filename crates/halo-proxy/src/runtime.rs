@@ -170,7 +170,8 @@ pub(crate) struct LocationRt {
     pub cfg: Location,
     pub action: ActionRt,
     /// proxy_set_header without empty values; Host included (default `$proxy_host`).
-    pub set_headers: Vec<(HeaderName, HeaderSource)>,
+    /// `proxy_set_header`: name, its spelling in the configuration, value.
+    pub set_headers: Vec<(HeaderName, bytes::Bytes, HeaderSource)>,
     /// Names whose client value must not be passed (all of proxy_set_header's names).
     pub override_names: Vec<HeaderName>,
     pub add_headers: Vec<(HeaderName, Template, bool)>,
@@ -246,6 +247,9 @@ impl Runtime {
             usize::try_from(u64::from(buffers.number) * buffers.size).unwrap_or(usize::MAX);
         http1
             .keep_alive(!cfg.keepalive_timeout.is_zero())
+            // hyper cannot carry an upstream's own spelling: Title-Case is what nginx's
+            // and most upstreams' names look like (halo's codec keeps the exact spelling).
+            .title_case_headers(true)
             .header_read_timeout(None)
             .max_header_size(max_head)
             .max_headers(100.max(max_head / 64).min(4096))
@@ -479,12 +483,17 @@ impl Runtime {
             has_host |= header == http::header::HOST;
             override_names.push(header.clone());
             if !value.is_empty() {
-                set_headers.push((header, HeaderSource::new(Template::parse(value)?)));
+                let spelled = bytes::Bytes::copy_from_slice(name.as_bytes());
+                set_headers.push((header, spelled, HeaderSource::new(Template::parse(value)?)));
             }
         }
         if !has_host {
             override_names.push(http::header::HOST);
-            set_headers.push((http::header::HOST, HeaderSource::ProxyHost));
+            set_headers.push((
+                http::header::HOST,
+                bytes::Bytes::from_static(b"Host"),
+                HeaderSource::ProxyHost,
+            ));
         }
         let mut add_headers = Vec::new();
         for header in &loc.add_header {

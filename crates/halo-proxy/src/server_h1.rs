@@ -55,10 +55,14 @@ pub(crate) fn parse_request(buf: &[u8], max_head: usize) -> Parsed {
     let mut headers = HeaderMap::with_capacity(request.headers.len());
     let mut close = false;
     let (mut length, mut chunked) = (false, false);
+    let mut case = None;
     for h in request.headers.iter() {
         let Ok(name) = HeaderName::from_bytes(h.name.as_bytes()) else {
             return Parsed::Fallback;
         };
+        if let Some(raw) = copy.slice(h.name.as_bytes()) {
+            crate::header_case::HeaderCase::note(&mut case, &name, raw);
+        }
         let Some(value) = copy.value(h.value) else {
             return Parsed::Fallback;
         };
@@ -105,6 +109,9 @@ pub(crate) fn parse_request(buf: &[u8], max_head: usize) -> Parsed {
     parts.uri = uri;
     parts.version = Version::HTTP_11;
     parts.headers = headers;
+    if let Some(case) = case {
+        parts.extensions.insert(case);
+    }
     Parsed::Request(parts, used, close)
 }
 
@@ -168,6 +175,9 @@ fn encode_head(
         out.extend_from_slice(b"\r\n");
     }
     let headers = response.headers();
+    let case = response
+        .extensions()
+        .get::<crate::header_case::HeaderCase>();
     let mut has_length = false;
     let mut has_connection_close = false;
     for (name, value) in headers {
@@ -176,11 +186,15 @@ fn encode_head(
         } else if name == header::CONNECTION {
             has_connection_close |= has_token(value.as_bytes(), b"close");
         }
-        crate::upstream_h1::put_header(out, name.as_str().as_bytes(), value.as_bytes());
+        crate::upstream_h1::put_header(
+            out,
+            crate::header_case::response_name(case, name),
+            value.as_bytes(),
+        );
     }
     close |= has_connection_close;
     if close && !has_connection_close {
-        crate::upstream_h1::put_header(out, b"connection", b"close");
+        crate::upstream_h1::put_header(out, b"Connection", b"close");
     }
     let body = response.body();
     let mut encoding = Encoding::Raw;
@@ -193,21 +207,21 @@ fn encode_head(
         let contentful = status_has_content(status);
         match exact {
             Some(0) if contentful && method != Method::HEAD => {
-                crate::upstream_h1::put_header(out, b"content-length", b"0");
+                crate::upstream_h1::put_header(out, b"Content-Length", b"0");
             }
             Some(0) => {}
             Some(len) if contentful => {
-                crate::upstream_h1::put_header(out, b"content-length", len.to_string().as_bytes());
+                crate::upstream_h1::put_header(out, b"Content-Length", len.to_string().as_bytes());
             }
             Some(_) => {}
             None if can_have_body(method, status) => {
-                crate::upstream_h1::put_header(out, b"transfer-encoding", b"chunked");
+                crate::upstream_h1::put_header(out, b"Transfer-Encoding", b"chunked");
                 encoding = Encoding::Chunked;
             }
             None => {}
         }
     }
-    out.extend_from_slice(b"date: ");
+    out.extend_from_slice(b"Date: ");
     put_date(out);
     out.extend_from_slice(b"\r\n\r\n");
     (encoding, close)
@@ -426,7 +440,7 @@ mod tests {
             let mut out = Vec::new();
             let result = encode_head(&mut out, &response, &method, close);
             let text = String::from_utf8(out).unwrap();
-            let without_date = text.split("date: ").next().unwrap().to_owned();
+            let without_date = text.split("Date: ").next().unwrap().to_owned();
             (without_date, result)
         };
         let (text, result) = encode(
@@ -434,7 +448,7 @@ mod tests {
             Method::GET,
             false,
         );
-        assert_eq!(text, "HTTP/1.1 200 OK\r\ncontent-length: 5\r\n");
+        assert_eq!(text, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n");
         assert_eq!(result, (Encoding::Raw, false));
         let (text, result) = encode(
             Response::new(ResponseBody::full("hello")),
@@ -443,7 +457,7 @@ mod tests {
         );
         assert_eq!(
             text,
-            "HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 5\r\n"
+            "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 5\r\n"
         );
         assert_eq!(result, (Encoding::Raw, true));
         let mut empty = Response::new(ResponseBody::empty());
@@ -458,7 +472,7 @@ mod tests {
         let (text, result) = encode(closing, Method::GET, false);
         assert_eq!(
             text,
-            "HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n"
+            "HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n"
         );
         assert!(result.1);
     }

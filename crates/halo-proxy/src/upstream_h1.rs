@@ -69,6 +69,8 @@ pub(crate) struct ResponseHead {
     pub framing: Framing,
     /// The connection may carry another request once this body was read.
     pub keep_alive: bool,
+    /// How the upstream spelled its header names.
+    pub case: Option<crate::header_case::HeaderCase>,
 }
 
 /// How the end of a response body is found (RFC 9112 §6.3).
@@ -281,9 +283,13 @@ fn parse_head(
     let mut chunked = false;
     let mut has_te = false;
     let mut close = version == Version::HTTP_10;
+    let mut case = None;
     for h in response.headers.iter() {
         let name = HeaderName::from_bytes(h.name.as_bytes())
             .map_err(|_| ResponseError::Invalid("invalid header name"))?;
+        if let Some(raw) = copy.slice(h.name.as_bytes()) {
+            crate::header_case::HeaderCase::note(&mut case, &name, raw);
+        }
         let value = copy
             .value(h.value)
             .ok_or(ResponseError::Invalid("invalid header value"))?;
@@ -348,6 +354,7 @@ fn parse_head(
             headers,
             framing,
             keep_alive,
+            case,
         },
     )))
 }

@@ -594,3 +594,52 @@ async fn one_connection_moves_between_both_http_codecs() {
     let stats = proxy.stats();
     assert_eq!((stats.accepts, stats.requests), (1, 5), "{stats:?}");
 }
+
+/// nginx and HAProxy keep header names as they were spelled; clients and nginx's own tests
+/// match `X-Port:` byte for byte. halo's own headers are spelled as nginx spells them.
+#[tokio::test]
+async fn header_names_keep_their_case_on_both_legs() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (seen_tx, mut seen_rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let seen_tx = seen_tx.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                let n = s.read(&mut buf).await.unwrap_or(0);
+                let _ = seen_tx.send(String::from_utf8_lossy(&buf[..n]).into_owned());
+                s.write_all(b"HTTP/1.1 200 OK\r\nX-Port: 8081\r\ncontent-type: text/plain\r\nX-lower-Mixed: yes\r\nContent-Length: 2\r\n\r\nok")
+                    .await
+                    .unwrap();
+            });
+        }
+    });
+    let listen = free_addr();
+    let location = r#"proxy_set_header = { "X-Real-IP" = "$remote_addr" }"#;
+    let _proxy = start(&one_upstream(listen, &[addr], location, "")).await;
+    let reply = raw(
+        listen,
+        b"GET / HTTP/1.1\r\nHost: localhost\r\nUser-Agent: test\r\nX-Custom-Thing: 1\r\nconnection: close\r\n\r\n",
+    )
+    .await;
+    let request = seen_rx.recv().await.unwrap();
+    for line in [
+        "User-Agent: test\r\n",
+        "X-Custom-Thing: 1\r\n",
+        "X-Real-IP: 127.0.0.1\r\n",
+        "Host: app\r\n",
+    ] {
+        assert!(request.contains(line), "{line:?} missing in\n{request}");
+    }
+    for line in [
+        "X-Port: 8081\r\n",
+        "X-lower-Mixed: yes\r\n",
+        "Content-Type: text/plain\r\n",
+        "Server: halo",
+        "Date: ",
+        "Content-Length: 2\r\n",
+    ] {
+        assert!(reply.contains(line), "{line:?} missing in\n{reply}");
+    }
+}
