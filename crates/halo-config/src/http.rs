@@ -574,6 +574,15 @@ pub struct Location {
     /// TLS toward the upstream when `proxy_pass` is `https://` (nginx `proxy_ssl_*`).
     #[serde(skip_serializing_if = "UpstreamTls::is_default")]
     pub proxy_ssl: UpstreamTls,
+    /// Speak HTTP/2 to the upstream (nginx `proxy_http_version 2`, 1.29.4+): h2 by ALPN over
+    /// TLS, prior-knowledge h2c over plain TCP. Default HTTP/1.1.
+    #[serde(skip_serializing_if = "is_false")]
+    pub upstream_http2: bool,
+    /// The location is nginx's `grpc_pass`: HTTP/2 upstream, and a request the proxy cannot
+    /// pass is answered the gRPC way (200 with `grpc-status: 14`, UNAVAILABLE) instead of an
+    /// HTML error page, so gRPC clients see a status they understand.
+    #[serde(skip_serializing_if = "is_false")]
+    pub grpc: bool,
 }
 
 impl Default for Location {
@@ -600,6 +609,8 @@ impl Default for Location {
             add_header: Vec::new(),
             error_page: None,
             proxy_ssl: UpstreamTls::default(),
+            upstream_http2: false,
+            grpc: false,
         }
     }
 }

@@ -27,13 +27,13 @@ pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// A per-read inactivity timer, created lazily (only when a read actually has to wait).
 #[derive(Debug, Default)]
-struct IdleTimer {
+pub(crate) struct IdleTimer {
     sleep: Option<Pin<Box<Sleep>>>,
 }
 
 impl IdleTimer {
     /// Returns Ready(()) when `timeout` passed since the last `reset` while pending.
-    fn poll_expired(&mut self, cx: &mut Context<'_>, timeout: Duration) -> Poll<()> {
+    pub(crate) fn poll_expired(&mut self, cx: &mut Context<'_>, timeout: Duration) -> Poll<()> {
         if timeout.is_zero() {
             return Poll::Pending;
         }
@@ -43,7 +43,7 @@ impl IdleTimer {
         sleep.as_mut().poll(cx)
     }
 
-    fn reset(&mut self, timeout: Duration) {
+    pub(crate) fn reset(&mut self, timeout: Duration) {
         if let Some(sleep) = self.sleep.as_mut() {
             sleep.as_mut().reset(tokio::time::Instant::now() + timeout);
         }
@@ -262,6 +262,8 @@ pub(crate) enum ResponseKind {
     Empty,
     Full(Option<Bytes>),
     Upstream(UpstreamBody),
+    /// From an HTTP/2 upstream: frames pass as they are, trailers included (gRPC status).
+    UpstreamH2(crate::upstream_h2::H2ResponseBody),
     File(FileBody),
 }
 
@@ -304,7 +306,7 @@ impl ResponseBody {
         match &self.kind {
             ResponseKind::Empty => Some(0),
             ResponseKind::Full(bytes) => Some(bytes.as_ref().map_or(0, |b| b.len() as u64)),
-            ResponseKind::Upstream(_) => None,
+            ResponseKind::Upstream(_) | ResponseKind::UpstreamH2(_) => None,
             ResponseKind::File(file) => Some(file.remaining),
         }
     }
@@ -337,6 +339,7 @@ impl Body for ResponseBody {
             ResponseKind::Upstream(body) => {
                 ready!(body.poll_data(cx)).map(|result| result.map(Frame::data))
             }
+            ResponseKind::UpstreamH2(body) => ready!(body.poll_frame(cx)),
             ResponseKind::File(file) => {
                 if file.remaining == 0 {
                     None
@@ -377,6 +380,7 @@ impl Body for ResponseBody {
             ResponseKind::Empty => true,
             ResponseKind::Full(bytes) => bytes.is_none(),
             ResponseKind::Upstream(body) => body.is_end_stream(),
+            ResponseKind::UpstreamH2(body) => body.is_end_stream(),
             ResponseKind::File(file) => file.remaining == 0,
         }
     }
@@ -384,6 +388,7 @@ impl Body for ResponseBody {
     fn size_hint(&self) -> SizeHint {
         match &self.kind {
             ResponseKind::Upstream(body) => body.size_hint(),
+            ResponseKind::UpstreamH2(body) => body.size_hint(),
             _ => self
                 .exact_len()
                 .map_or_else(SizeHint::default, SizeHint::with_exact),

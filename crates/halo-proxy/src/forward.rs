@@ -211,8 +211,8 @@ pub(crate) async fn forward(
         let attempt = attempt(&mut f, peer).await;
         let budget_left = budget.is_none_or(|b| first_start.elapsed() < b);
         match attempt {
-            Ok((head, conn, connect_time)) => {
-                let status = head.status.as_u16();
+            Ok((answer, connect_time)) => {
+                let status = answer.status();
                 report.end(Some(status), started, connect_time);
                 let listed = ne.on_status(status);
                 // 403 and 404 move on without counting as a failure (NGX_PEER_NEXT).
@@ -228,14 +228,17 @@ pub(crate) async fn forward(
                     && (ne.non_idempotent || !is_non_idempotent(&f.ctx.parts.method));
                 if may_retry {
                     lease.outcome = failure;
-                    drop((head, conn));
+                    drop(answer);
                     continue;
                 }
                 lease.outcome = if listed { failure } else { Outcome::Success };
-                if status == 101 {
-                    return Ok(tunnel(head, conn, f.client_upgrade.take(), lease));
-                }
-                return Ok(client_response(head, conn, lease, &f));
+                return Ok(match answer {
+                    Answer::H1(head, conn) if status == 101 => {
+                        tunnel(head, conn, f.client_upgrade.take(), lease)
+                    }
+                    Answer::H1(head, conn) => client_response(head, conn, lease, &f),
+                    Answer::H2(response) => client_response_h2(response, lease, &f),
+                });
             }
             Err(error) => {
                 report.end(None, started, error.connect_time);
@@ -392,7 +395,222 @@ async fn send_request(
 
 /// One try on one peer. A pooled connection that turns out dead before the request was
 /// answered is replaced by a fresh one without using up a try (nginx gives the try back).
+/// What an upstream answered.
+enum Answer {
+    H1(ResponseHead, UpstreamConn),
+    H2(Response<hyper::body::Incoming>),
+}
+
+impl Answer {
+    fn status(&self) -> u16 {
+        match self {
+            Answer::H1(head, _) => head.status.as_u16(),
+            Answer::H2(response) => response.status().as_u16(),
+        }
+    }
+}
+
 async fn attempt(
+    f: &mut Forwarding<'_>,
+    peer: PeerId,
+) -> Result<(Answer, Option<Duration>), AttemptError> {
+    if f.pass.h2 {
+        return attempt_h2(f, peer).await;
+    }
+    let (head, conn, connect_time) = attempt_h1(f, peer).await?;
+    Ok((Answer::H1(head, conn), connect_time))
+}
+
+/// One try over HTTP/2: a live connection to the peer is reused (a stream of it), else one is
+/// made; a reused connection that turns out closed before the request went out is replaced once.
+async fn attempt_h2(
+    f: &mut Forwarding<'_>,
+    peer: PeerId,
+) -> Result<(Answer, Option<Duration>), AttemptError> {
+    let upstream = &f.pass.upstream;
+    let cfg = &f.loc.cfg;
+    let tls = f.pass.tls.as_deref();
+    let pool = upstream
+        .pools
+        .get(peer.index())
+        .cloned()
+        .unwrap_or_default();
+    let mut connect_time = None;
+    let mut pooled = pool.h2.get(tls);
+    loop {
+        let reused = pooled.is_some();
+        let mut sender = match pooled.take() {
+            Some(sender) => sender,
+            None => {
+                let started = Instant::now();
+                let (conn, _) =
+                    Box::pin(connect(upstream, peer, cfg.proxy_connect_timeout, tls)).await?;
+                let handshake = pool.h2.handshake(conn, tls);
+                let sender = match tokio::time::timeout(
+                    cfg.proxy_connect_timeout.max(Duration::from_millis(1)),
+                    handshake,
+                )
+                .await
+                {
+                    Ok(Ok(sender)) => sender,
+                    Ok(Err(error)) => {
+                        tracing::warn!(%error, "HTTP/2 handshake with the upstream failed");
+                        return Err(AttemptError {
+                            kind: FailKind::Error,
+                            sent: false,
+                            connect_time: None,
+                        });
+                    }
+                    Err(_) => {
+                        return Err(AttemptError {
+                            kind: FailKind::Timeout,
+                            sent: false,
+                            connect_time: None,
+                        })
+                    }
+                };
+                connect_time = Some(started.elapsed());
+                sender
+            }
+        };
+        let replayable = f.body.is_none();
+        let request = build_h2_request(f);
+        let sending = crate::upstream_h2::send(&mut sender, request);
+        let outcome = if cfg.proxy_read_timeout.is_zero() {
+            Ok(sending.await)
+        } else {
+            tokio::time::timeout(cfg.proxy_read_timeout, sending).await
+        };
+        match outcome {
+            Ok(Ok(response)) => return Ok((Answer::H2(response), connect_time)),
+            Err(_) => {
+                return Err(AttemptError {
+                    kind: FailKind::Timeout,
+                    sent: true,
+                    connect_time,
+                })
+            }
+            Ok(Err(error)) => {
+                if reused && replayable && (error.is_closed() || error.is_canceled()) {
+                    continue;
+                }
+                tracing::debug!(%error, "upstream HTTP/2 request failed");
+                return Err(AttemptError {
+                    kind: FailKind::Error,
+                    sent: true,
+                    connect_time,
+                });
+            }
+        }
+    }
+}
+
+/// The request for an HTTP/2 upstream: the same header rules as HTTP/1.1 (hop-by-hop headers
+/// out, `proxy_set_header` applied), Host as `:authority`, and `te: trailers` kept (gRPC needs it).
+fn build_h2_request(f: &mut Forwarding<'_>) -> http::Request<crate::upstream_h2::H2Body> {
+    use http_body_util::BodyExt;
+    let ctx = f.ctx;
+    let client = &ctx.parts.headers;
+    let target = upstream_target(ctx, f.pass, f.prefix_len);
+    let mut headers = HeaderMap::with_capacity(client.len() + f.loc.set_headers.len());
+    let has_connection_header = client.contains_key(header::CONNECTION);
+    for (name, value) in client {
+        if name == header::TE {
+            if value.as_bytes().eq_ignore_ascii_case(b"trailers") {
+                headers.append(header::TE, value.clone());
+            }
+            continue;
+        }
+        if is_hop_by_hop(name)
+            || name == header::HOST
+            || f.loc.override_names.contains(name)
+            || (has_connection_header && listed_in_connection(client, name))
+        {
+            continue;
+        }
+        headers.append(name.clone(), value.clone());
+    }
+    let mut authority = f.pass.proxy_host.clone();
+    let mut scratch = String::new();
+    for (name, _, source) in &f.loc.set_headers {
+        let value = match source {
+            HeaderSource::Constant(value) => value.clone(),
+            HeaderSource::ProxyHost => f.pass.proxy_host.clone(),
+            HeaderSource::Template(template) => {
+                scratch.clear();
+                template.render_into(ctx, &mut scratch);
+                match HeaderValue::from_str(&scratch) {
+                    Ok(v) => v,
+                    Err(_) => continue,
+                }
+            }
+        };
+        if value.is_empty() {
+            continue;
+        }
+        if name == header::HOST {
+            authority = value;
+        } else {
+            headers.append(name.clone(), value);
+        }
+    }
+    let scheme = if f.pass.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let authority = authority.to_str().unwrap_or("localhost");
+    let uri = format!("{scheme}://{authority}{target}")
+        .parse::<http::Uri>()
+        .or_else(|_| format!("{scheme}://localhost{target}").parse())
+        .unwrap_or_default();
+    let body: crate::upstream_h2::H2Body = if let Some(body) = f.body.take() {
+        body.boxed_unsync()
+    } else if let Some(bytes) = &f.buffered {
+        http_body_util::Full::new(bytes.clone())
+            .map_err(|never| match never {})
+            .boxed_unsync()
+    } else {
+        http_body_util::Empty::new()
+            .map_err(|never| match never {})
+            .boxed_unsync()
+    };
+    let mut request = http::Request::new(body);
+    *request.method_mut() = ctx.parts.method.clone();
+    *request.uri_mut() = uri;
+    *request.version_mut() = Version::HTTP_2;
+    *request.headers_mut() = headers;
+    request
+}
+
+/// An HTTP/2 upstream's response for the client: hop-by-hop headers out, `proxy_redirect`,
+/// the body's frames (trailers included) passed as they come.
+fn client_response_h2(
+    response: Response<hyper::body::Incoming>,
+    lease: PeerLease,
+    f: &Forwarding<'_>,
+) -> Response<ResponseBody> {
+    let (parts, incoming) = response.into_parts();
+    let mut headers = parts.headers;
+    for name in ["connection", "keep-alive", "transfer-encoding", "upgrade"] {
+        headers.remove(name);
+    }
+    if !f.pass.redirects.is_empty()
+        && (parts.status.is_redirection() || parts.status == StatusCode::CREATED)
+    {
+        rewrite_location(&mut headers, f);
+    }
+    let mut body = ResponseBody::new(ResponseKind::UpstreamH2(
+        crate::upstream_h2::H2ResponseBody::new(incoming, f.loc.cfg.proxy_read_timeout),
+    ));
+    body.finish.lease = Some(lease);
+    let mut out = Response::new(body);
+    *out.status_mut() = parts.status;
+    *out.headers_mut() = headers;
+    out
+}
+
+async fn attempt_h1(
     f: &mut Forwarding<'_>,
     peer: PeerId,
 ) -> Result<(ResponseHead, UpstreamConn, Option<Duration>), AttemptError> {

@@ -498,12 +498,33 @@ async fn run_location(
                     }
                     Ok(response)
                 }
+                Err(ProxyFailure::Status(status)) if loc.cfg.grpc => Ok(grpc_unavailable(status)),
                 Err(ProxyFailure::Status(status) | ProxyFailure::ClientBody(status)) => Err(status),
             }
         }
         // Boxed, like the other rare paths: the common proxied request keeps a small state.
         other => Box::pin(serve_local(rt, ctx, other, prefix_len)).await,
     }
+}
+
+/// A gRPC location whose upstream could not answer: a trailers-only gRPC response with
+/// `grpc-status: 14` (UNAVAILABLE, how gRPC maps 502/503/504), so the client library reports a
+/// gRPC error it can retry rather than a protocol error.
+fn grpc_unavailable(status: StatusCode) -> Response<ResponseBody> {
+    let mut response = Response::new(ResponseBody::empty());
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/grpc"),
+    );
+    headers.insert("grpc-status", http::HeaderValue::from_static("14"));
+    let message = if status == StatusCode::GATEWAY_TIMEOUT {
+        "upstream timed out"
+    } else {
+        "upstream unavailable"
+    };
+    headers.insert("grpc-message", http::HeaderValue::from_static(message));
+    response
 }
 
 /// Bodies up to this size (by Content-Length) are read before the first try, so that

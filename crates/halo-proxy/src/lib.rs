@@ -51,6 +51,7 @@ mod tls_client_auth;
 mod tls_config;
 mod tls_vars;
 mod upstream_h1;
+mod upstream_h2;
 mod upstream_tls;
 mod uri;
 mod variables;

@@ -31,6 +31,8 @@ struct Idle {
 #[derive(Debug, Default)]
 pub(crate) struct PeerPool {
     idle: Mutex<Vec<Idle>>,
+    /// HTTP/2 connections to the peer (`proxy_http_version 2`, `grpc_pass`).
+    pub h2: crate::upstream_h2::H2Senders,
 }
 
 impl PeerPool {

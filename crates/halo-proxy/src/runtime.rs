@@ -46,6 +46,8 @@ pub(crate) struct ProxyPassRt {
     pub redirects: Vec<(String, Template)>,
     /// `proxy_pass https://`: the TLS client settings (`proxy_ssl_*`).
     pub tls: Option<Arc<crate::upstream_tls::UpstreamTlsRt>>,
+    /// HTTP/2 to the upstream (`proxy_http_version 2`, `grpc_pass`).
+    pub h2: bool,
 }
 
 /// What a location does, compiled.
@@ -612,6 +614,7 @@ impl Runtime {
             Some(Arc::new(crate::upstream_tls::UpstreamTlsRt::build(
                 &loc.proxy_ssl,
                 bare,
+                loc.upstream_http2 || loc.grpc,
             )?))
         } else {
             None
@@ -689,6 +692,7 @@ impl Runtime {
             proxy_host,
             redirects,
             tls,
+            h2: loc.upstream_http2 || loc.grpc,
         })
     }
 }

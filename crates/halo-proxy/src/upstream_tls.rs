@@ -80,7 +80,7 @@ impl ServerCertVerifier for AcceptAnyCertificate {
 
 impl UpstreamTlsRt {
     /// Compiles a location's `proxy_ssl_*`; `host` is the proxy_pass host (port removed).
-    pub fn build(tls: &UpstreamTls, host: &str) -> Result<UpstreamTlsRt, String> {
+    pub fn build(tls: &UpstreamTls, host: &str, h2: bool) -> Result<UpstreamTlsRt, String> {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let versions: Vec<&'static rustls::SupportedProtocolVersion> = tls
             .protocols
@@ -140,7 +140,11 @@ impl UpstreamTlsRt {
             None => builder.with_no_client_auth(),
         };
         config.enable_sni = tls.server_name;
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        config.alpn_protocols = vec![if h2 {
+            b"h2".to_vec()
+        } else {
+            b"http/1.1".to_vec()
+        }];
         config.resumption = if tls.session_reuse {
             rustls::client::Resumption::in_memory_sessions(256)
         } else {

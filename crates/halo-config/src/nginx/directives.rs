@@ -14,8 +14,8 @@ pub(crate) fn refused_reason(name: &str) -> Option<&'static str> {
         "satisfy" | "auth_request" | "auth_jwt" => "only auth_basic is implemented",
         "try_files" => "try_files is not implemented; use a static location or proxy_pass",
         "limit_except" => "method restrictions are not implemented",
-        "fastcgi_pass" | "uwsgi_pass" | "scgi_pass" | "grpc_pass" | "memcached_pass" => {
-            "halo proxies HTTP only (proxy_pass http://)"
+        "fastcgi_pass" | "uwsgi_pass" | "scgi_pass" | "memcached_pass" => {
+            "halo proxies HTTP and gRPC only (proxy_pass, grpc_pass)"
         }
         "ssl" => "\"ssl on\" was removed in nginx 1.25.1; use \"listen ... ssl\"",
         "ssl_conf_command"

@@ -41,6 +41,14 @@ struct Scope {
     root: Option<String>,
     index: Option<Vec<String>>,
     tls: ssl::TlsScope,
+    /// `proxy_http_version 2`.
+    proxy_http2: Option<bool>,
+    /// `grpc_set_header`, `grpc_*_timeout`: used by `grpc_pass` locations instead of the
+    /// `proxy_*` ones, as nginx's grpc module has its own.
+    grpc_set_header: Option<BTreeMap<String, String>>,
+    grpc_connect_timeout: Option<Duration>,
+    grpc_read_timeout: Option<Duration>,
+    grpc_send_timeout: Option<Duration>,
 }
 
 #[path = "ssl.rs"]
@@ -83,6 +91,11 @@ impl Scope {
             root: pick(&self.root, &outer.root),
             index: pick(&self.index, &outer.index),
             tls: self.tls.over(&outer.tls),
+            proxy_http2: pick(&self.proxy_http2, &outer.proxy_http2),
+            grpc_set_header: pick(&self.grpc_set_header, &outer.grpc_set_header),
+            grpc_connect_timeout: pick(&self.grpc_connect_timeout, &outer.grpc_connect_timeout),
+            grpc_read_timeout: pick(&self.grpc_read_timeout, &outer.grpc_read_timeout),
+            grpc_send_timeout: pick(&self.grpc_send_timeout, &outer.grpc_send_timeout),
         }
     }
 }
@@ -442,6 +455,32 @@ impl Importer<'_> {
             "proxy_connect_timeout" => {
                 scope.proxy_connect_timeout = self.time_one(node).or(scope.proxy_connect_timeout)
             }
+            "grpc_connect_timeout" => {
+                scope.grpc_connect_timeout = self.time_one(node).or(scope.grpc_connect_timeout)
+            }
+            "grpc_read_timeout" => {
+                scope.grpc_read_timeout = self.time_one(node).or(scope.grpc_read_timeout)
+            }
+            "grpc_send_timeout" => {
+                scope.grpc_send_timeout = self.time_one(node).or(scope.grpc_send_timeout)
+            }
+            "grpc_set_header" => {
+                if self.no_block(node) {
+                    match node.args.as_slice() {
+                        [name, value] => {
+                            scope
+                                .grpc_set_header
+                                .get_or_insert_with(BTreeMap::new)
+                                .insert(name.text.clone(), value.text.clone());
+                        }
+                        _ => self.err(
+                            &node.pos,
+                            "invalid number of arguments in \"grpc_set_header\" directive",
+                            Some("grpc_set_header NAME VALUE;"),
+                        ),
+                    }
+                }
+            }
             "proxy_read_timeout" => {
                 scope.proxy_read_timeout = self.time_one(node).or(scope.proxy_read_timeout)
             }
@@ -609,10 +648,19 @@ impl Importer<'_> {
             "proxy_http_version" => {
                 if let Some(a) = self.one(node).cloned() {
                     match a.text.as_str() {
-                        "1.1" => {}
-                        "1.0" => self.warn(node, "proxy_http_version 1.0: halo speaks HTTP/1.1 to upstreams (with keep-alive); requests are otherwise the same"),
-                        "2" => self.err(&a.pos, "proxy_http_version 2 is not supported by halo yet (HTTP/2 toward upstreams)", Some("1.1")),
-                        other => self.err(&a.pos, format!("invalid value \"{other}\" in \"proxy_http_version\" directive"), Some("1.0, 1.1 or 2")),
+                        "1.1" => scope.proxy_http2 = Some(false),
+                        "1.0" => {
+                            self.warn(node, "proxy_http_version 1.0: halo speaks HTTP/1.1 to upstreams (with keep-alive); requests are otherwise the same");
+                            scope.proxy_http2 = Some(false);
+                        }
+                        "2" => scope.proxy_http2 = Some(true),
+                        other => self.err(
+                            &a.pos,
+                            format!(
+                                "invalid value \"{other}\" in \"proxy_http_version\" directive"
+                            ),
+                            Some("1.0, 1.1 or 2"),
+                        ),
                     }
                 }
             }
@@ -1595,6 +1643,7 @@ impl Importer<'_> {
         self.record(format!("{at}.path"), &node.pos);
         let mut scope = Scope::default();
         let mut action: Option<LocationAction> = None;
+        let mut grpc = false;
         let mut alias = None;
         for child in self.block(node) {
             if self.tls_directive(child, "location", &mut scope.tls)
@@ -1609,6 +1658,35 @@ impl Importer<'_> {
                         self.record(format!("{at}.action"), &a.pos);
                         if let Some(pass) = self.proxy_pass(&a) {
                             action = Some(LocationAction::Proxy { pass });
+                        }
+                    }
+                }
+                "grpc_pass" => {
+                    if let Some(a) = self.one(child).cloned() {
+                        self.record(format!("{at}.action.pass"), &a.pos);
+                        self.record(format!("{at}.action"), &a.pos);
+                        // grpc:// is h2c, grpcs:// TLS; without a scheme, grpc://.
+                        let text = if let Some(rest) = a.text.strip_prefix("grpcs://") {
+                            format!("https://{rest}")
+                        } else if let Some(rest) = a.text.strip_prefix("grpc://") {
+                            format!("http://{rest}")
+                        } else if a.text.contains("://") {
+                            self.err(
+                                &a.pos,
+                                format!("invalid URL prefix in \"{}\"", a.text),
+                                Some("grpc:// or grpcs://"),
+                            );
+                            continue;
+                        } else {
+                            format!("http://{}", a.text)
+                        };
+                        let arg = Arg {
+                            text,
+                            pos: a.pos.clone(),
+                        };
+                        if let Some(pass) = self.proxy_pass(&arg) {
+                            action = Some(LocationAction::Proxy { pass });
+                            grpc = true;
                         }
                     }
                 }
@@ -1682,20 +1760,38 @@ impl Importer<'_> {
             match_kind,
             path,
             action,
-            proxy_set_header: effective.proxy_set_header.clone().unwrap_or_default(),
+            proxy_set_header: if grpc {
+                // nginx's grpc module passes the client's Host ($http_host) by default.
+                let mut set = effective.grpc_set_header.clone().unwrap_or_default();
+                if !set.keys().any(|k| k.eq_ignore_ascii_case("host")) {
+                    set.insert("Host".to_owned(), "$http_host".to_owned());
+                }
+                set
+            } else {
+                effective.proxy_set_header.clone().unwrap_or_default()
+            },
             proxy_redirect: effective
                 .proxy_redirect
                 .clone()
                 .unwrap_or(defaults.proxy_redirect),
-            proxy_connect_timeout: effective
-                .proxy_connect_timeout
-                .unwrap_or(defaults.proxy_connect_timeout),
-            proxy_read_timeout: effective
-                .proxy_read_timeout
-                .unwrap_or(defaults.proxy_read_timeout),
-            proxy_send_timeout: effective
-                .proxy_send_timeout
-                .unwrap_or(defaults.proxy_send_timeout),
+            proxy_connect_timeout: if grpc {
+                effective.grpc_connect_timeout
+            } else {
+                effective.proxy_connect_timeout
+            }
+            .unwrap_or(defaults.proxy_connect_timeout),
+            proxy_read_timeout: if grpc {
+                effective.grpc_read_timeout
+            } else {
+                effective.proxy_read_timeout
+            }
+            .unwrap_or(defaults.proxy_read_timeout),
+            proxy_send_timeout: if grpc {
+                effective.grpc_send_timeout
+            } else {
+                effective.proxy_send_timeout
+            }
+            .unwrap_or(defaults.proxy_send_timeout),
             proxy_next_upstream: effective
                 .proxy_next_upstream
                 .clone()
@@ -1721,7 +1817,9 @@ impl Importer<'_> {
             access_log: None,
             add_header: effective.add_header.clone().unwrap_or_default(),
             error_page: None,
-            proxy_ssl: self.upstream_tls(&effective.tls, &node.pos),
+            proxy_ssl: self.upstream_tls(&effective.tls, &node.pos, grpc),
+            upstream_http2: grpc || effective.proxy_http2.unwrap_or(false),
+            grpc,
             ..Location::default()
         };
         if let Some(rules) = &scope.limit_conn {
@@ -1919,5 +2017,10 @@ pub(crate) fn handled(name: &str) -> bool {
             | "proxy_http_version"
             | "internal"
             | "charset"
+            | "grpc_pass"
+            | "grpc_set_header"
+            | "grpc_connect_timeout"
+            | "grpc_read_timeout"
+            | "grpc_send_timeout"
     ) || ssl::is_tls_directive(name)
 }

@@ -35,6 +35,8 @@ pub(super) struct TlsScope {
     http2_recv_buffer_size: Option<u64>,
     http2_chunk_size: Option<u64>,
     proxy: UpstreamScope,
+    /// `grpc_ssl_*`, the same settings for `grpc_pass` locations.
+    grpc: UpstreamScope,
 }
 
 /// `proxy_ssl_*` of one level.
@@ -60,8 +62,6 @@ fn pick<T: Clone>(inner: &Option<T>, outer: &Option<T>) -> Option<T> {
 impl TlsScope {
     /// This level's settings over `outer`'s.
     pub(super) fn over(&self, outer: &TlsScope) -> TlsScope {
-        let p = &self.proxy;
-        let o = &outer.proxy;
         TlsScope {
             certificates: pick(&self.certificates, &outer.certificates),
             keys: pick(&self.keys, &outer.keys),
@@ -96,26 +96,38 @@ impl TlsScope {
                 &outer.http2_recv_buffer_size,
             ),
             http2_chunk_size: pick(&self.http2_chunk_size, &outer.http2_chunk_size),
-            proxy: UpstreamScope {
-                verify: pick(&p.verify, &o.verify),
-                trusted_certificate: pick(&p.trusted_certificate, &o.trusted_certificate),
-                verify_depth: pick(&p.verify_depth, &o.verify_depth),
-                name: pick(&p.name, &o.name),
-                server_name: pick(&p.server_name, &o.server_name),
-                certificate: pick(&p.certificate, &o.certificate),
-                certificate_key: pick(&p.certificate_key, &o.certificate_key),
-                password_file: pick(&p.password_file, &o.password_file),
-                protocols: pick(&p.protocols, &o.protocols),
-                ciphers: pick(&p.ciphers, &o.ciphers),
-                session_reuse: pick(&p.session_reuse, &o.session_reuse),
-            },
+            proxy: self.proxy.over(&outer.proxy),
+            grpc: self.grpc.over(&outer.grpc),
+        }
+    }
+}
+
+impl UpstreamScope {
+    fn over(&self, o: &UpstreamScope) -> UpstreamScope {
+        let p = self;
+        UpstreamScope {
+            verify: pick(&p.verify, &o.verify),
+            trusted_certificate: pick(&p.trusted_certificate, &o.trusted_certificate),
+            verify_depth: pick(&p.verify_depth, &o.verify_depth),
+            name: pick(&p.name, &o.name),
+            server_name: pick(&p.server_name, &o.server_name),
+            certificate: pick(&p.certificate, &o.certificate),
+            certificate_key: pick(&p.certificate_key, &o.certificate_key),
+            password_file: pick(&p.password_file, &o.password_file),
+            protocols: pick(&p.protocols, &o.protocols),
+            ciphers: pick(&p.ciphers, &o.ciphers),
+            session_reuse: pick(&p.session_reuse, &o.session_reuse),
         }
     }
 }
 
 /// Whether `name` is one of the directives of this module (for the importer's "handled" list).
 pub(super) fn is_tls_directive(name: &str) -> bool {
-    SERVER_LEVEL.contains(&name) || LOCATION_LEVEL.contains(&name)
+    SERVER_LEVEL.contains(&name)
+        || LOCATION_LEVEL.contains(&name)
+        || name
+            .strip_prefix("grpc_")
+            .is_some_and(|rest| LOCATION_LEVEL.contains(&format!("proxy_{rest}").as_str()))
 }
 
 /// Directives of http and server level.
@@ -179,8 +191,15 @@ impl Importer<'_> {
     pub(super) fn tls_directive(&mut self, node: &Node, level: &str, scope: &mut TlsScope) -> bool {
         let name = node.name.as_str();
         if LOCATION_LEVEL.contains(&name) {
-            self.proxy_ssl_directive(node, &mut scope.proxy);
+            self.proxy_ssl_directive(node, name, &mut scope.proxy);
             return true;
+        }
+        if let Some(rest) = name.strip_prefix("grpc_") {
+            let as_proxy = format!("proxy_{rest}");
+            if LOCATION_LEVEL.contains(&as_proxy.as_str()) {
+                self.proxy_ssl_directive(node, &as_proxy, &mut scope.grpc);
+                return true;
+            }
         }
         if !SERVER_LEVEL.contains(&name) {
             return false;
@@ -438,8 +457,8 @@ impl Importer<'_> {
         Some(SessionCache::Sessions(sessions))
     }
 
-    fn proxy_ssl_directive(&mut self, node: &Node, scope: &mut UpstreamScope) {
-        let name = node.name.as_str();
+    /// `name`: the directive as `proxy_ssl_*` (a `grpc_ssl_*` one is handled under that name).
+    fn proxy_ssl_directive(&mut self, node: &Node, name: &str, scope: &mut UpstreamScope) {
         match name {
             "proxy_ssl_verify" => scope.verify = self.flag(node).or(scope.verify),
             "proxy_ssl_server_name" => scope.server_name = self.flag(node).or(scope.server_name),
@@ -543,9 +562,10 @@ impl Importer<'_> {
         (tls, http2)
     }
 
-    /// A location's upstream TLS settings from its effective scope.
-    pub(super) fn upstream_tls(&mut self, scope: &TlsScope, pos: &Pos) -> UpstreamTls {
-        let p = &scope.proxy;
+    /// A location's upstream TLS settings from its effective scope (`grpc_ssl_*` for a
+    /// `grpc_pass` location, else `proxy_ssl_*`).
+    pub(super) fn upstream_tls(&mut self, scope: &TlsScope, pos: &Pos, grpc: bool) -> UpstreamTls {
+        let p = if grpc { &scope.grpc } else { &scope.proxy };
         let d = UpstreamTls::default();
         let certificate = match (&p.certificate, &p.certificate_key) {
             (Some(certificate), Some(key)) => Some(CertificatePair {
