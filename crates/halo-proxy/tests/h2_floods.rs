@@ -58,7 +58,16 @@ fn closed_after(line: &str) -> Option<u64> {
     line.strip_prefix("closed after ")?.parse().ok()
 }
 
-async fn h2c_proxy() -> (halo_proxy::Proxy, SocketAddr, Backend, std::path::PathBuf) {
+/// A directory removed when dropped.
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+async fn h2c_proxy() -> (halo_proxy::Proxy, SocketAddr, Backend, TempDir) {
     // /slow waits on the backend, so reset streams are still in flight when cancelled.
     let slow = backend_with(std::sync::Arc::new(|_req| {
         Box::pin(async {
@@ -90,7 +99,7 @@ locations = [
         slow.addr,
         dir.display()
     );
-    (start(&text).await, listen, slow, dir)
+    (start(&text).await, listen, slow, TempDir(dir))
 }
 
 #[tokio::test]
