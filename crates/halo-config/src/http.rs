@@ -982,7 +982,25 @@ impl HttpConfig {
                     }
                 }
             }
-            if let Some(j) = server.listen.iter().position(|l| l.ssl) {
+            // nginx checks the default server of each TLS address; another server without
+            // certificates is served with the default server's (its handshakes select it).
+            let default_of = |addr: std::net::SocketAddr| {
+                let on_addr = || {
+                    self.servers
+                        .iter()
+                        .enumerate()
+                        .filter(move |(_, s)| s.listen.iter().any(|l| l.addr == addr))
+                };
+                on_addr()
+                    .find(|(_, s)| s.listen.iter().any(|l| l.addr == addr && l.default_server))
+                    .or_else(|| on_addr().next())
+                    .map(|(k, _)| k)
+            };
+            if let Some(j) = server
+                .listen
+                .iter()
+                .position(|l| l.ssl && default_of(l.addr) == Some(i))
+            {
                 if server.tls.certificates.is_empty() && !server.tls.reject_handshake {
                     err(
                         format!("{at}.listen[{j}]"),

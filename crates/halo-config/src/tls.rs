@@ -252,6 +252,10 @@ impl UpstreamTls {
 
 /// Checks a server's TLS settings that need no file access.
 pub(crate) fn check_server_tls(at: &str, tls: &ServerTls, err: &mut dyn FnMut(String, String)) {
+    if tls.certificates.is_empty() && !tls.reject_handshake {
+        // No TLS context of its own (nginx skips these checks too).
+        return;
+    }
     if tls.protocols.is_empty() {
         err(
             format!("{at}.protocols"),

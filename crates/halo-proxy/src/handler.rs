@@ -324,15 +324,9 @@ pub(crate) async fn handle(
             response
         }
         Ok(()) => match routed.location {
-            None => {
-                Box::pin(serve_error(
-                    rt,
-                    &ctx,
-                    StatusCode::NOT_FOUND,
-                    &server.error_pages,
-                ))
-                .await
-            }
+            // No location matched (or the server has none): nginx serves files from the
+            // server's root, as its static module does for any request that reaches it.
+            None => Box::pin(serve_server_root(rt, &ctx, server)).await,
             Some((loc, prefix_len)) => {
                 let mut permits = Vec::new();
                 let outcome = run_location(
@@ -610,21 +604,38 @@ async fn serve_local(
             match static_files::serve(rt, &ctx.parts.method, path, ctx.uri, index).await {
                 StaticResult::Found(response) => Ok(*response),
                 StaticResult::Status(status) => Err(status),
-                StaticResult::AddSlash => {
-                    let mut response = error_response(StatusCode::MOVED_PERMANENTLY);
-                    let mut target = format!("{}/", ctx.uri);
-                    if let Some(q) = ctx.parts.uri.query() {
-                        target.push('?');
-                        target.push_str(q);
-                    }
-                    if let Ok(value) = HeaderValue::from_str(&target) {
-                        response.headers_mut().insert(header::LOCATION, value);
-                    }
-                    Ok(response)
-                }
+                StaticResult::AddSlash => Ok(add_slash(ctx)),
             }
         }
         ActionRt::Proxy(_) => Err(StatusCode::INTERNAL_SERVER_ERROR),
+    }
+}
+
+/// nginx's 301 to the same URI with a slash, for a directory asked for without one.
+fn add_slash(ctx: &RequestCtx<'_>) -> Response<ResponseBody> {
+    let mut response = error_response(StatusCode::MOVED_PERMANENTLY);
+    let mut target = format!("{}/", ctx.uri);
+    if let Some(q) = ctx.parts.uri.query() {
+        target.push('?');
+        target.push_str(q);
+    }
+    if let Ok(value) = HeaderValue::from_str(&target) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
+}
+
+/// A request no location took: the server's root and index files, its error pages.
+async fn serve_server_root(
+    rt: &Runtime,
+    ctx: &RequestCtx<'_>,
+    server: &ServerRt,
+) -> Response<ResponseBody> {
+    let path = static_files::file_path(&server.root, None, ctx.uri, 0);
+    match static_files::serve(rt, &ctx.parts.method, path, ctx.uri, &server.index).await {
+        StaticResult::Found(response) => *response,
+        StaticResult::AddSlash => add_slash(ctx),
+        StaticResult::Status(status) => serve_error(rt, ctx, status, &server.error_pages).await,
     }
 }
 

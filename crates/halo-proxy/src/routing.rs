@@ -62,6 +62,11 @@ impl ServerNames {
         Ok(table)
     }
 
+    /// The default server's index.
+    pub fn default_index(&self) -> usize {
+        self.default
+    }
+
     /// The server for a `Host` value (port removed, lower-cased by the caller), nginx order:
     /// exact, longest leading wildcard, longest trailing wildcard, first matching regex, default.
     pub fn find(&self, host: &str) -> usize {

@@ -372,6 +372,10 @@ impl Runtime {
             if ssl {
                 let mut servers = HashMap::new();
                 for &i in &indices {
+                    let tls = &cfg.servers[i].tls;
+                    if tls.certificates.is_empty() && !tls.reject_handshake {
+                        continue;
+                    }
                     let h2 = h2_addr || cfg.servers[i].http2.enabled;
                     let built = match built_tls.get(&(i, h2)) {
                         Some(b) => b.clone(),

@@ -46,6 +46,53 @@ fn protocol_name(version: Option<rustls::ProtocolVersion>) -> &'static str {
     }
 }
 
+/// TLS alert record: fatal `unrecognized_name` (RFC 8446 §6.2), what nginx sends for
+/// `ssl_reject_handshake`.
+const UNRECOGNIZED_NAME_ALERT: [u8; 7] = [0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x70];
+
+/// Reads the ClientHello without taking it from the socket; if the server it selects rejects
+/// handshakes, answers `unrecognized_name` and says so. The real handshake then reads the same
+/// bytes again.
+async fn refused(
+    stream: &TcpStream,
+    listener: &crate::tls_config::TlsListener,
+) -> std::io::Result<bool> {
+    let mut buf = vec![0u8; 16 * 1024 + 5];
+    let mut seen = 0;
+    loop {
+        stream.readable().await?;
+        let n = stream.peek(&mut buf).await?;
+        if n == 0 {
+            return Ok(false);
+        }
+        let mut acceptor = Acceptor::default();
+        acceptor.read_tls(&mut &buf[..n])?;
+        match acceptor.accept() {
+            Ok(Some(accepted)) => {
+                let sni = accepted.client_hello().server_name().map(str::to_owned);
+                let rejects = listener
+                    .select(sni.as_deref())
+                    .is_none_or(|server| server.config.is_none());
+                if rejects {
+                    // Seven bytes into a fresh socket's empty send buffer: one write.
+                    let _ = stream.try_write(&UNRECOGNIZED_NAME_ALERT);
+                }
+                return Ok(rejects);
+            }
+            // Not a whole ClientHello yet: wait for more (bounded by the handshake timeout).
+            Ok(None) if n < buf.len() => {
+                if n == seen {
+                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                }
+                seen = n;
+            }
+            Ok(None) => return Ok(false),
+            // Not TLS: the real handshake fails on it and counts it.
+            Err(_) => return Ok(false),
+        }
+    }
+}
+
 /// Serves one accepted connection on a TLS address.
 pub(crate) async fn serve(
     stream: TcpStream,
@@ -67,6 +114,11 @@ pub(crate) async fn serve(
         return;
     };
     let handshake = async {
+        if listener.may_reject() && refused(&stream, &listener).await? {
+            return Err(std::io::Error::other(
+                "handshake rejected (ssl_reject_handshake)",
+            ));
+        }
         let start = LazyConfigAcceptor::new(Acceptor::default(), stream).await?;
         let sni = start.client_hello().server_name().map(str::to_owned);
         let Some(server) = listener.select(sni.as_deref()).cloned() else {

@@ -47,11 +47,12 @@ impl ClientCertVerifier for AskAndRecord {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
+        crate::tls_signature::verify(
             message,
             cert,
             dss,
             &self.provider.signature_verification_algorithms,
+            false,
         )
     }
     fn verify_tls13_signature(
@@ -60,11 +61,12 @@ impl ClientCertVerifier for AskAndRecord {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
+        crate::tls_signature::verify(
             message,
             cert,
             dss,
             &self.provider.signature_verification_algorithms,
+            true,
         )
     }
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {

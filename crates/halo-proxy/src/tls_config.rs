@@ -56,11 +56,22 @@ pub(crate) struct TlsListener {
 }
 
 impl TlsListener {
+    /// Whether some handshake on this address may be refused (`ssl_reject_handshake`).
+    pub fn may_reject(&self) -> bool {
+        self.servers.values().any(|s| s.config.is_none())
+    }
+}
+
+impl TlsListener {
     /// The server configuration for a ClientHello's SNI (`None` when the name is absent, the
     /// port's default server).
     pub fn select(&self, sni: Option<&str>) -> Option<&Arc<ServerTlsRt>> {
         let name = sni.map(|s| s.to_ascii_lowercase()).unwrap_or_default();
-        self.servers.get(&self.names.find(&name))
+        // A server without certificates of its own hands its handshakes to the default
+        // server's, as nginx does.
+        self.servers
+            .get(&self.names.find(&name))
+            .or_else(|| self.servers.get(&self.names.default_index()))
     }
 }
 
@@ -407,6 +418,37 @@ pub(crate) fn build_server_tls(
         client_auth,
         http2: server.http2,
     })
+}
+
+/// Everything `halo run` checks before serving `cfg`, without serving: the TLS files
+/// ([`check_files`]), then the whole configuration compiled as the proxy compiles it (regexes,
+/// variables, log formats, upstream names). Registered with [`halo_config::set_file_checker`]
+/// by the binary, so `halo check` and `halo nginx -t` refuse what `halo run` would.
+pub fn check(
+    cfg: &halo_config::http::HttpConfig,
+) -> Vec<(halo_config::http::HttpConfigError, halo_config::Severity)> {
+    let mut out = check_files(cfg);
+    if out.iter().any(|(_, s)| *s == halo_config::Severity::Error) {
+        return out;
+    }
+    let pools = Arc::new(crate::pool::Pools::default());
+    let logs = crate::access_log::LogFiles::default();
+    if let Err(error) = crate::runtime::Runtime::build(Arc::new(cfg.clone()), None, &pools, &logs) {
+        let messages = match error {
+            crate::error::ProxyError::Config(list) => list,
+            other => vec![other.to_string()],
+        };
+        for message in messages {
+            out.push((
+                halo_config::http::HttpConfigError {
+                    at: String::new(),
+                    message,
+                },
+                halo_config::Severity::Error,
+            ));
+        }
+    }
+    out
 }
 
 /// How long before expiry `halo check` starts warning about a certificate.

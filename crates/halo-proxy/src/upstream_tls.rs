@@ -53,11 +53,12 @@ impl ServerCertVerifier for AcceptAnyCertificate {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
+        crate::tls_signature::verify(
             message,
             cert,
             dss,
             &self.0.signature_verification_algorithms,
+            false,
         )
     }
     fn verify_tls13_signature(
@@ -66,11 +67,12 @@ impl ServerCertVerifier for AcceptAnyCertificate {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
+        crate::tls_signature::verify(
             message,
             cert,
             dss,
             &self.0.signature_verification_algorithms,
+            true,
         )
     }
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {

@@ -34,8 +34,9 @@ fn init_logging(filter: Option<&str>) {
 fn main() -> std::process::ExitCode {
     // Large proxy buffers are freed and allocated again all the time: keep them in the process.
     halo_sys::retain_freed_memory();
-    // Every configuration loader (check, run, reload, nginx -t) loads the TLS files it names.
-    halo_config::set_file_checker(halo_proxy::check_files);
+    // Every configuration loader (check, run, reload, nginx -t) compiles the HTTP side as the
+    // proxy does, TLS files included: check never passes what run refuses.
+    halo_config::set_file_checker(halo_proxy::check);
     // nginx's command line is read by nginx's rules, not clap's (`-tq`, `-p/srv/`), and logs to
     // nginx's error log: run as `nginx` (a symbolic link) or as `halo nginx ...`.
     let args: Vec<String> = std::env::args_os()

@@ -17,7 +17,6 @@ pub(crate) fn refused_reason(name: &str) -> Option<&'static str> {
         "fastcgi_pass" | "uwsgi_pass" | "scgi_pass" | "memcached_pass" => {
             "halo proxies HTTP and gRPC only (proxy_pass, grpc_pass)"
         }
-        "ssl" => "\"ssl on\" was removed in nginx 1.25.1; use \"listen ... ssl\"",
         "ssl_conf_command"
         | "ssl_ocsp"
         | "ssl_ocsp_responder"
@@ -70,6 +69,8 @@ pub(crate) fn warned_reason(name: &str) -> Option<&'static str> {
         | "proxy_temp_path"
         | "proxy_request_buffering"
         | "client_body_buffer_size"
+        | "client_body_in_single_buffer"
+        | "client_body_in_file_only"
         | "client_body_temp_path" => "halo streams bodies without disk buffering",
         "proxy_ignore_client_abort"
         | "proxy_hide_header"

@@ -1361,6 +1361,7 @@ impl Importer<'_> {
         };
         let mut location_nodes = Vec::new();
         let mut server_return: Option<(LocationAction, Pos)> = None;
+        let mut ssl_on = false;
         for child in self.block(node) {
             if self.tls_directive(child, "server", &mut scope.tls)
                 || self.scope_directive(child, &mut scope)
@@ -1372,6 +1373,13 @@ impl Importer<'_> {
                     if let Some(l) = self.listen(child) {
                         self.record(format!("{at}.listen[{}]", server.listen.len()), &child.pos);
                         server.listen.push(l);
+                    }
+                }
+                // nginx before 1.25.1: `ssl on` makes every listen of the server TLS.
+                "ssl" => {
+                    if self.flag(child) == Some(true) {
+                        self.warn(child, "the \"ssl\" directive is deprecated (removed in nginx 1.25.1), use the \"listen ... ssl\" directive instead");
+                        ssl_on = true;
                     }
                 }
                 "server_name" => server
@@ -1391,6 +1399,11 @@ impl Importer<'_> {
         }
         if server.listen.is_empty() {
             server.listen.push(Listen::default());
+        }
+        if ssl_on {
+            for listen in &mut server.listen {
+                listen.ssl = true;
+            }
         }
         if server.server_name.is_empty() {
             server.server_name.push(String::new());
@@ -1426,6 +1439,28 @@ impl Importer<'_> {
         for child in location_nodes {
             let j = server.locations.len();
             if let Some(loc) = self.location(child, &format!("{at}.locations[{j}]"), &effective) {
+                server.locations.push(loc);
+            }
+        }
+        // A request no location matches is served with the server's own settings (files from
+        // its root, its add_header, limits and logs): an implicit `location /` built from the
+        // server level says the same, and as the shortest prefix it loses to every other match.
+        let has_root_prefix = server.locations.iter().any(|l| {
+            l.path == "/" && matches!(l.match_kind, MatchKind::Prefix | MatchKind::PrefixNoRegex)
+        });
+        if !has_root_prefix && server_return.is_none() {
+            let implicit = Node {
+                name: "location".to_owned(),
+                pos: node.pos.clone(),
+                args: vec![Arg {
+                    text: "/".to_owned(),
+                    pos: node.pos.clone(),
+                }],
+                block: Some(Vec::new()),
+            };
+            let j = server.locations.len();
+            if let Some(loc) = self.location(&implicit, &format!("{at}.locations[{j}]"), &effective)
+            {
                 server.locations.push(loc);
             }
         }
@@ -2018,6 +2053,7 @@ pub(crate) fn handled(name: &str) -> bool {
             | "internal"
             | "charset"
             | "grpc_pass"
+            | "ssl"
             | "grpc_set_header"
             | "grpc_connect_timeout"
             | "grpc_read_timeout"
