@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+pub use crate::rewrite::{Condition, FileTest, RewriteFlag, RewriteOp};
 pub use crate::tls::{
     CertificatePair, Http2Settings, ServerTls, SessionCache, TlsVersion, UpstreamTls, VerifyClient,
 };
@@ -439,6 +440,10 @@ pub struct ServerBlock {
     /// HTTP/2 (nginx `http2 on`, `http2_*`).
     #[serde(skip_serializing_if = "Http2Settings::is_default")]
     pub http2: Http2Settings,
+    /// Rewrite-module operations run before the location is chosen (nginx's server rewrite
+    /// phase).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rewrite: Vec<RewriteOp>,
 }
 
 impl Default for ServerBlock {
@@ -455,6 +460,7 @@ impl Default for ServerBlock {
             index: vec!["index.html".to_owned()],
             tls: ServerTls::default(),
             http2: Http2Settings::default(),
+            rewrite: Vec::new(),
         }
     }
 }
@@ -583,6 +589,10 @@ pub struct Location {
     /// HTML error page, so gRPC clients see a status they understand.
     #[serde(skip_serializing_if = "is_false")]
     pub grpc: bool,
+    /// Rewrite-module operations run once the location is chosen (nginx's rewrite phase);
+    /// a `rewrite ... last` looks for the location of the new URI.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rewrite: Vec<RewriteOp>,
 }
 
 impl Default for Location {
@@ -611,6 +621,7 @@ impl Default for Location {
             proxy_ssl: UpstreamTls::default(),
             upstream_http2: false,
             grpc: false,
+            rewrite: Vec::new(),
         }
     }
 }

@@ -14,6 +14,7 @@ mod import_validation;
 mod keepalived;
 mod native;
 mod nginx;
+pub mod rewrite;
 pub mod tls;
 pub mod vrrp;
 mod vrrp_validate;

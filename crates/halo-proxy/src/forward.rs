@@ -801,18 +801,38 @@ fn upstream_target<'a>(
     prefix_len: usize,
 ) -> std::borrow::Cow<'a, str> {
     let original = ctx.parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
-    let Some(replacement) = &pass.uri else {
-        return std::borrow::Cow::Borrowed(original);
+    let rewritten = ctx.rw.filter(|rw| rw.uri.is_some() || rw.args.is_some());
+    let with_args = |mut target: String| {
+        if let Some(query) = ctx
+            .rw
+            .and_then(|rw| rw.args.as_deref())
+            .or(ctx.parts.uri.query())
+        {
+            if !query.is_empty() {
+                target.push('?');
+                target.push_str(query);
+            }
+        }
+        std::borrow::Cow::Owned(target)
+    };
+    // nginx: without a URI part, the request URI goes as the client sent it, or normalised
+    // once a rewrite changed it; a rewrite in this very location (break) makes the changed
+    // URI go whole, whatever the URI part says.
+    let Some(replacement) = pass
+        .uri
+        .as_ref()
+        .filter(|_| !rewritten.is_some_and(|rw| rw.changed_in_location))
+    else {
+        return match rewritten {
+            Some(_) => with_args(crate::uri::encode_path(ctx.uri).into_owned()),
+            None => std::borrow::Cow::Borrowed(original),
+        };
     };
     let rest = ctx.uri.get(prefix_len..).unwrap_or("");
     let mut target = String::with_capacity(replacement.len() + rest.len() + 16);
     target.push_str(replacement);
     target.push_str(&crate::uri::encode_path(rest));
-    if let Some(query) = ctx.parts.uri.query() {
-        target.push('?');
-        target.push_str(query);
-    }
-    std::borrow::Cow::Owned(target)
+    with_args(target)
 }
 
 /// Turns the upstream response into the client response (hop-by-hop removed, proxy_redirect).

@@ -35,6 +35,20 @@ pub(crate) struct RequestCtx<'a> {
     /// `$proxy_host` of the location being served ("" outside proxy_pass).
     pub proxy_host: &'a str,
     pub has_body: bool,
+    /// What the rewrite module made of the request (variables, captures, new arguments).
+    pub rw: Option<&'a crate::rewrite::RewriteState>,
+    /// The regex of the location that matched, for `$1`.. when no rewrite matched since.
+    pub loc_regex: Option<&'a regex::Regex>,
+}
+
+impl RequestCtx<'_> {
+    /// `$args`: changed by a rewrite, else the request's.
+    fn args(&self) -> Option<&str> {
+        match self.rw.and_then(|rw| rw.args.as_deref()) {
+            Some(args) => Some(args),
+            None => self.parts.uri.query(),
+        }
+    }
 }
 
 impl VarSource for RequestCtx<'_> {
@@ -66,12 +80,35 @@ impl VarSource for RequestCtx<'_> {
                 out.push_str(parts.uri.path_and_query().map_or("/", |pq| pq.as_str()))
             }
             Var::Uri => out.push_str(self.uri),
-            Var::Args => out.push_str(parts.uri.query().unwrap_or("")),
+            Var::Args => out.push_str(self.args().unwrap_or("")),
             Var::IsArgs => {
-                if parts.uri.query().is_some() {
+                if self.args().is_some_and(|a| !a.is_empty()) {
                     out.push('?');
                 }
             }
+            Var::User(index) => {
+                if let Some(Some(value)) = self.rw.and_then(|rw| rw.vars.get(*index)) {
+                    out.push_str(value);
+                }
+            }
+            Var::Capture(n) => match self.rw.filter(|rw| !rw.captures.is_empty()) {
+                Some(rw) => {
+                    if let Some(Some(value)) = rw.captures.get(*n) {
+                        out.push_str(value);
+                    }
+                }
+                None => {
+                    let caps = self.loc_regex.and_then(|r| r.captures(self.uri));
+                    if let Some(m) = caps.as_ref().and_then(|c| c.get(*n)) {
+                        out.push_str(m.as_str());
+                    }
+                }
+            },
+            Var::RequestFilename => {
+                out.push_str(&self.server.root.to_string_lossy());
+                out.push_str(self.uri);
+            }
+            Var::DocumentRoot => out.push_str(&self.server.root.to_string_lossy()),
             Var::RequestMethod => out.push_str(parts.method.as_str()),
             Var::ServerName => out.push_str(&self.server.name),
             Var::ServerPort => push_display(out, self.info.local.port()),
@@ -104,7 +141,7 @@ impl VarSource for RequestCtx<'_> {
                 }
             }
             Var::Arg(name) => {
-                if let Some(query) = parts.uri.query() {
+                if let Some(query) = self.args() {
                     if let Some(value) = query.split('&').find_map(|kv| {
                         kv.strip_prefix(name.as_str())
                             .and_then(|r| r.strip_prefix('='))
@@ -294,26 +331,48 @@ pub(crate) async fn handle(
             .map_err(|_| StatusCode::BAD_REQUEST),
     );
     let uri: Cow<'_, str> = normalized.clone().unwrap_or(Cow::Borrowed("/"));
+    let has_body = body
+        .as_ref()
+        .is_some_and(|b| !http_body::Body::is_end_stream(b));
+    // The rewrite module's phases (server level, then the location's, again after `last`),
+    // only for servers that have rewrite operations.
+    let mut rw = crate::rewrite::RewriteState::default();
+    let mut early = None;
+    let found = if server.rewrites && head_check.is_ok() {
+        let base = RequestCtx {
+            info,
+            parts: &parts,
+            uri: &uri,
+            host,
+            server,
+            proxy_host: "",
+            has_body,
+            rw: None,
+            loc_regex: None,
+        };
+        let (found, answer) = rewrite_phases(rt, &base, &mut rw);
+        early = answer;
+        found
+    } else {
+        server.table.find(&uri)
+    };
+    let uri: &str = rw.uri.as_deref().unwrap_or(&uri);
     let routed = Routed {
-        location: server
-            .table
-            .find(&uri)
-            .and_then(|m| server.locations.get(m.index).map(|l| (l, m.prefix_len))),
+        location: found.and_then(|m| server.locations.get(m.index).map(|l| (l, m.prefix_len))),
     };
     report.enabled = routed
         .location
         .is_some_and(|(l, _)| !l.access_logs.is_empty());
-    let has_body = body
-        .as_ref()
-        .is_some_and(|b| !http_body::Body::is_end_stream(b));
     let ctx = RequestCtx {
         info,
         parts: &parts,
-        uri: &uri,
+        uri,
         host,
         server,
         proxy_host: "",
         has_body,
+        rw: server.rewrites.then_some(&rw),
+        loc_regex: found.and_then(|m| server.table.regex(m.index)),
     };
 
     let mut response = match head_check {
@@ -321,6 +380,20 @@ pub(crate) async fn handle(
             Counters::bump(&shared.counters.rejected_malformed);
             let mut response = error_response(status);
             close_connection(&mut response);
+            response
+        }
+        Ok(()) if early.is_some() => {
+            let (code, text) = early.unwrap_or((500, None));
+            let pages = routed
+                .location
+                .map_or(&server.error_pages, |(l, _)| &l.error_pages);
+            let mut response = match return_response(rt, code, text) {
+                Ok(response) => response,
+                Err(status) => Box::pin(serve_error(rt, &ctx, status, pages)).await,
+            };
+            if let Some((loc, _)) = routed.location {
+                add_headers(&ctx, loc, &mut response);
+            }
             response
         }
         Ok(()) => match routed.location {
@@ -563,28 +636,7 @@ async fn serve_local(
 ) -> Result<Response<ResponseBody>, StatusCode> {
     match action {
         ActionRt::Return { code, text } => {
-            let status =
-                StatusCode::from_u16(*code).map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
-            let rendered = text.as_ref().map(|t| t.render(ctx));
-            if matches!(code, 301 | 302 | 303 | 307 | 308) {
-                let mut response = error_response(status);
-                if let Some(target) = rendered.and_then(|t| HeaderValue::from_str(&t).ok()) {
-                    response.headers_mut().insert(header::LOCATION, target);
-                }
-                return Ok(response);
-            }
-            match rendered {
-                Some(text) => {
-                    let mut response = Response::new(ResponseBody::full(text));
-                    *response.status_mut() = status;
-                    response
-                        .headers_mut()
-                        .insert(header::CONTENT_TYPE, rt.default_type.clone());
-                    Ok(response)
-                }
-                None if *code >= 400 => Err(status),
-                None => Ok(error_response(status)),
-            }
+            return_response(rt, *code, text.as_ref().map(|t| t.render(ctx)))
         }
         ActionRt::StubStatus => {
             if ctx.parts.method != Method::GET && ctx.parts.method != Method::HEAD {
@@ -609,6 +661,79 @@ async fn serve_local(
         }
         ActionRt::Proxy(_) => Err(StatusCode::INTERNAL_SERVER_ERROR),
     }
+}
+
+/// `return CODE [TEXT]` (also from the rewrite module): a redirect with `Location`, a text,
+/// or, for an error code without text, the error (so `error_page` applies).
+fn return_response(
+    rt: &Runtime,
+    code: u16,
+    rendered: Option<String>,
+) -> Result<Response<ResponseBody>, StatusCode> {
+    let status = StatusCode::from_u16(code).map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
+    if matches!(code, 301 | 302 | 303 | 307 | 308) {
+        let mut response = error_response(status);
+        if let Some(target) = rendered.and_then(|t| HeaderValue::from_str(&t).ok()) {
+            response.headers_mut().insert(header::LOCATION, target);
+        }
+        return Ok(response);
+    }
+    match rendered {
+        Some(text) => {
+            let mut response = Response::new(ResponseBody::full(text));
+            *response.status_mut() = status;
+            response
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, rt.default_type.clone());
+            Ok(response)
+        }
+        None if code >= 400 => Err(status),
+        None => Ok(error_response(status)),
+    }
+}
+
+/// The server rewrite phase, then location matching with the location's rewrite phase,
+/// again after each `rewrite ... last` (at most 10 times, then 500, as nginx). Returns the
+/// location that serves the request and, if a `return` or redirect answered, that answer.
+fn rewrite_phases(
+    rt: &Runtime,
+    base: &RequestCtx<'_>,
+    rw: &mut crate::rewrite::RewriteState,
+) -> (
+    Option<crate::routing::LocationMatch>,
+    Option<(u16, Option<String>)>,
+) {
+    use crate::rewrite::Flow;
+    let server = base.server;
+    if let Flow::Return { code, text } = crate::rewrite::run(&server.rewrite, base, rw, false) {
+        return (None, Some((code, text)));
+    }
+    for _ in 0..=10 {
+        let uri = rw.uri.clone().unwrap_or_else(|| base.uri.to_owned());
+        let Some(found) = server.table.find(&uri) else {
+            return (None, None);
+        };
+        let Some(loc) = server.locations.get(found.index) else {
+            return (None, None);
+        };
+        if let Some(regex) = server.table.regex(found.index) {
+            rw.capture_location(regex, &uri, &rt.user_vars);
+        }
+        if loc.rewrite.is_empty() {
+            return (Some(found), None);
+        }
+        rw.changed_in_location = false;
+        match crate::rewrite::run(&loc.rewrite, base, rw, true) {
+            Flow::Done => return (Some(found), None),
+            Flow::Return { code, text } => return (Some(found), Some((code, text))),
+            Flow::Last => {}
+        }
+    }
+    tracing::error!(
+        "rewrite or internal redirection cycle while processing {}",
+        base.uri
+    );
+    (None, Some((500, None)))
 }
 
 /// nginx's 301 to the same URI with a slash, for a directory asked for without one.

@@ -40,6 +40,7 @@ mod hyper_conn;
 mod idle_lot;
 mod listener;
 mod pool;
+mod rewrite;
 mod routing;
 mod runtime;
 mod server;

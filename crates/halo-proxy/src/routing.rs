@@ -141,6 +141,14 @@ impl Locations {
         Ok(table)
     }
 
+    /// The regex of the location at `index`, if it is a regex location.
+    pub fn regex(&self, index: usize) -> Option<&Regex> {
+        self.regexes
+            .iter()
+            .find(|(_, i)| *i == index)
+            .map(|(regex, _)| regex)
+    }
+
     /// nginx order: `=` exact ends the search; else the longest prefix is remembered; if it is
     /// `^~` it wins, else regexes are tried in configuration order and the first match wins;
     /// else the remembered prefix.

@@ -183,6 +183,8 @@ pub(crate) struct LocationRt {
     pub error_pages: Vec<ErrorPage>,
     pub auth: Option<(Arc<Htpasswd>, HeaderValue)>,
     pub next_upstream: NextUpstream,
+    /// Rewrite-module operations of the location (run once it is chosen).
+    pub rewrite: Vec<crate::rewrite::OpRt>,
 }
 
 /// A server block ready for use.
@@ -196,6 +198,11 @@ pub(crate) struct ServerRt {
     pub index: Vec<String>,
     /// The server's own `error_page` rules (for requests no location matched).
     pub error_pages: Vec<ErrorPage>,
+    /// Rewrite-module operations run before the location is chosen.
+    pub rewrite: Vec<crate::rewrite::OpRt>,
+    /// The server or one of its locations has rewrite operations (the request then goes
+    /// through the rewrite phases).
+    pub rewrites: bool,
 }
 
 /// The compiled configuration.
@@ -225,6 +232,8 @@ pub(crate) struct Runtime {
     pub h2c: HashMap<SocketAddr, halo_config::http::Http2Settings>,
     /// Session ticket keys, kept across reloads.
     pub ticketers: Arc<crate::tls_config::Ticketers>,
+    /// Names made by `set` and named regex captures (lower case), indexed by `Var::User`.
+    pub user_vars: Vec<String>,
     pools: Arc<Pools>,
 }
 
@@ -329,6 +338,7 @@ impl Runtime {
             tls: HashMap::new(),
             h2c: HashMap::new(),
             ticketers: old.map(|o| o.ticketers.clone()).unwrap_or_default(),
+            user_vars: user_var_names(&cfg),
             pools: pools.clone(),
         };
 
@@ -447,6 +457,9 @@ impl Runtime {
         if !errors.is_empty() {
             return Err(errors);
         }
+        let rewrite = crate::rewrite::compile(&server.rewrite, &self.user_vars)
+            .map_err(|e| vec![format!("server rewrite: {e}")])?;
+        let rewrites = !rewrite.is_empty() || locations.iter().any(|l| !l.rewrite.is_empty());
         Ok(ServerRt {
             name: server.server_name.first().cloned().unwrap_or_default(),
             locations,
@@ -454,6 +467,8 @@ impl Runtime {
             root: PathBuf::from(&server.root),
             index: server.index.clone(),
             error_pages: server.error_page.clone(),
+            rewrite,
+            rewrites,
         })
     }
 
@@ -471,7 +486,10 @@ impl Runtime {
             }
             LocationAction::Return { code, text } => ActionRt::Return {
                 code: *code,
-                text: text.as_deref().map(Template::parse).transpose()?,
+                text: text
+                    .as_deref()
+                    .map(|t| Template::parse_with(t, &self.user_vars))
+                    .transpose()?,
             },
             LocationAction::StubStatus => ActionRt::StubStatus,
             LocationAction::Static { root, alias, index } => ActionRt::Static {
@@ -490,7 +508,11 @@ impl Runtime {
             override_names.push(header.clone());
             if !value.is_empty() {
                 let spelled = bytes::Bytes::copy_from_slice(name.as_bytes());
-                set_headers.push((header, spelled, HeaderSource::new(Template::parse(value)?)));
+                set_headers.push((
+                    header,
+                    spelled,
+                    HeaderSource::new(Template::parse_with(value, &self.user_vars)?),
+                ));
             }
         }
         if !has_host {
@@ -505,7 +527,11 @@ impl Runtime {
         for header in &loc.add_header {
             let name = HeaderName::from_bytes(header.name.as_bytes())
                 .map_err(|_| format!("invalid header name {:?}", header.name))?;
-            add_headers.push((name, Template::parse(&header.value)?, header.always));
+            add_headers.push((
+                name,
+                Template::parse_with(&header.value, &self.user_vars)?,
+                header.always,
+            ));
         }
         let mut limit_conn = Vec::new();
         for rule in loc.limit_conn.as_ref().unwrap_or(&server.limit_conn) {
@@ -597,6 +623,7 @@ impl Runtime {
                 .unwrap_or_else(|| server.error_page.clone()),
             auth,
             next_upstream: NextUpstream::new(&loc.proxy_next_upstream),
+            rewrite: crate::rewrite::compile(&loc.rewrite, &self.user_vars)?,
         })
     }
 
@@ -792,6 +819,32 @@ fn open_logs(
             Ok(Arc::new(LogSink::new(file, format)))
         })
         .collect()
+}
+
+/// The names `set` and named captures define anywhere in `cfg` (their `Var::User` indices).
+fn user_var_names(cfg: &HttpConfig) -> Vec<String> {
+    let mut names = Vec::new();
+    for server in &cfg.servers {
+        crate::rewrite::collect_names(&server.rewrite, &mut names);
+        for loc in &server.locations {
+            crate::rewrite::collect_names(&loc.rewrite, &mut names);
+            if matches!(
+                loc.match_kind,
+                halo_config::http::MatchKind::Regex
+                    | halo_config::http::MatchKind::RegexCaseInsensitive
+            ) {
+                if let Ok(regex) = regex::Regex::new(&loc.path) {
+                    for name in regex.capture_names().flatten() {
+                        let name = name.to_ascii_lowercase();
+                        if !names.contains(&name) {
+                            names.push(name);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    names
 }
 
 /// Every peer address the runtime uses (to forget pools of removed servers).

@@ -49,6 +49,15 @@ pub(crate) enum Var {
     Arg(String),
     /// `$https`, `$ssl_*`: what the TLS handshake settled ([`crate::tls_vars`]).
     Tls(crate::tls_vars::TlsVar),
+    /// A variable made by `set` or a named regex capture, by its index in the configuration's
+    /// table of such names.
+    User(usize),
+    /// `$1`..`$9` (and `$0`): a capture of the last regex that matched.
+    Capture(usize),
+    /// `$request_filename`: the file the URI maps to under the root.
+    RequestFilename,
+    /// `$document_root`.
+    DocumentRoot,
 }
 
 impl Var {
@@ -88,6 +97,8 @@ impl Var {
             "connection_requests" => ConnectionRequests,
             "connection" => Connection,
             "pid" => Pid,
+            "request_filename" => RequestFilename,
+            "document_root" | "realpath_root" => DocumentRoot,
             _ => {
                 if let Some(var) = crate::tls_vars::TlsVar::from_name(name) {
                     return Some(Tls(var));
@@ -133,6 +144,12 @@ pub(crate) trait VarSource {
 impl Template {
     /// Compiles `text`; `$name` and `${name}` are variables, everything else literal.
     pub fn parse(text: &str) -> Result<Template, String> {
+        Self::parse_with(text, &[])
+    }
+
+    /// Like [`Template::parse`], also knowing the names `set` and named captures define
+    /// (`user`, by index) and the regex captures `$0`..`$9`.
+    pub fn parse_with(text: &str, user: &[String]) -> Result<Template, String> {
         let mut parts = Vec::new();
         let mut literal = String::new();
         let mut rest = text;
@@ -144,6 +161,9 @@ impl Template {
                     .find('}')
                     .ok_or_else(|| format!("unclosed ${{ in {text:?}"))?;
                 (&braced[..end], end + 2)
+            } else if after.as_bytes().first().is_some_and(u8::is_ascii_digit) {
+                // nginx: `$1x` is capture 1 followed by "x".
+                (&after[..1], 1)
             } else {
                 let len = after
                     .bytes()
@@ -156,8 +176,18 @@ impl Template {
                 rest = after;
                 continue;
             }
-            let var = Var::from_name(&name.to_ascii_lowercase())
-                .ok_or_else(|| format!("unknown variable \"${name}\" in {text:?}"))?;
+            let lower = name.to_ascii_lowercase();
+            let var = if let Ok(n) = lower.parse::<usize>() {
+                if n > 9 {
+                    return Err(format!("capture \"${name}\" out of range in {text:?}"));
+                }
+                Var::Capture(n)
+            } else if let Some(i) = user.iter().position(|u| *u == lower) {
+                Var::User(i)
+            } else {
+                Var::from_name(&lower)
+                    .ok_or_else(|| format!("unknown variable \"${name}\" in {text:?}"))?
+            };
             if !literal.is_empty() {
                 parts.push(Part::Literal(std::mem::take(&mut literal)));
             }

@@ -5,9 +5,6 @@
 /// Why `name` is refused, if it is.
 pub(crate) fn refused_reason(name: &str) -> Option<&'static str> {
     Some(match name {
-        "if" | "rewrite" | "set" | "break" => {
-            "rewrite-module logic is not implemented; use locations and return"
-        }
         "allow" | "deny" => {
             "access control by address is not implemented; filter with the firewall"
         }

@@ -54,6 +54,9 @@ struct Scope {
 #[path = "ssl.rs"]
 mod ssl;
 
+#[path = "rewrite.rs"]
+mod rewrite;
+
 impl Scope {
     /// This level's settings, falling back to `outer` for what it does not set.
     fn over(&self, outer: &Scope) -> Scope {
@@ -1362,6 +1365,10 @@ impl Importer<'_> {
         let mut location_nodes = Vec::new();
         let mut server_return: Option<(LocationAction, Pos)> = None;
         let mut ssl_on = false;
+        // Rewrite-module directives in order (returns included), and whether any is more
+        // than a `return`.
+        let mut rewrite_ops: Vec<crate::rewrite::RewriteOp> = Vec::new();
+        let mut rewrite_logic = false;
         for child in self.block(node) {
             if self.tls_directive(child, "server", &mut scope.tls)
                 || self.scope_directive(child, &mut scope)
@@ -1388,7 +1395,19 @@ impl Importer<'_> {
                 "location" => location_nodes.push(child),
                 "return" => {
                     if let Some(action) = self.return_action(child) {
+                        if let LocationAction::Return { code, text } = &action {
+                            rewrite_ops.push(crate::rewrite::RewriteOp::Return {
+                                code: *code,
+                                text: text.clone(),
+                            });
+                        }
                         server_return = Some((action, child.pos.clone()));
+                    }
+                }
+                name if rewrite::is_rewrite_directive(name) => {
+                    if let Some(op) = self.rewrite_op(child) {
+                        rewrite_ops.push(op);
+                        rewrite_logic = true;
                     }
                 }
                 _ => match ignored_in_server_or_location(&child.name) {
@@ -1448,6 +1467,12 @@ impl Importer<'_> {
         let has_root_prefix = server.locations.iter().any(|l| {
             l.path == "/" && matches!(l.match_kind, MatchKind::Prefix | MatchKind::PrefixNoRegex)
         });
+        if rewrite_logic {
+            // The operations run in order before the location is chosen; a `return` among
+            // them is one of them, not every location's content.
+            server.rewrite = std::mem::take(&mut rewrite_ops);
+            server_return = None;
+        }
         if !has_root_prefix && server_return.is_none() {
             let implicit = Node {
                 name: "location".to_owned(),
@@ -1680,6 +1705,9 @@ impl Importer<'_> {
         let mut action: Option<LocationAction> = None;
         let mut grpc = false;
         let mut alias = None;
+        let mut rewrite_ops: Vec<crate::rewrite::RewriteOp> = Vec::new();
+        let mut rewrite_logic = false;
+        let mut action_is_return = false;
         for child in self.block(node) {
             if self.tls_directive(child, "location", &mut scope.tls)
                 || self.scope_directive(child, &mut scope)
@@ -1741,7 +1769,20 @@ impl Importer<'_> {
                 }
                 "return" => {
                     if let Some(r) = self.return_action(child) {
+                        if let LocationAction::Return { code, text } = &r {
+                            rewrite_ops.push(crate::rewrite::RewriteOp::Return {
+                                code: *code,
+                                text: text.clone(),
+                            });
+                        }
                         action = Some(r);
+                        action_is_return = true;
+                    }
+                }
+                name if rewrite::is_rewrite_directive(name) => {
+                    if let Some(op) = self.rewrite_op(child) {
+                        rewrite_ops.push(op);
+                        rewrite_logic = true;
                     }
                 }
                 "alias" => {
@@ -1765,6 +1806,10 @@ impl Importer<'_> {
             }
         }
         let effective = scope.over(server_scope);
+        if rewrite_logic && action_is_return {
+            // The returns run among the other operations; what is left is the content handler.
+            action = None;
+        }
         let action = action.unwrap_or(LocationAction::Static {
             root: if alias.is_some() {
                 None
@@ -1855,6 +1900,11 @@ impl Importer<'_> {
             proxy_ssl: self.upstream_tls(&effective.tls, &node.pos, grpc),
             upstream_http2: grpc || effective.proxy_http2.unwrap_or(false),
             grpc,
+            rewrite: if rewrite_logic {
+                rewrite_ops
+            } else {
+                Vec::new()
+            },
             ..Location::default()
         };
         if let Some(rules) = &scope.limit_conn {
@@ -2054,6 +2104,12 @@ pub(crate) fn handled(name: &str) -> bool {
             | "charset"
             | "grpc_pass"
             | "ssl"
+            | "set"
+            | "if"
+            | "rewrite"
+            | "break"
+            | "rewrite_log"
+            | "uninitialized_variable_warn"
             | "grpc_set_header"
             | "grpc_connect_timeout"
             | "grpc_read_timeout"

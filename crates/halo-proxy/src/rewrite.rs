@@ -1,0 +1,412 @@
+//! The rewrite module at run time: `set`, `if`, `rewrite`, `return` and `break` compiled once,
+//! then run in order for each request, at server level before the location is chosen and at
+//! location level after (`ngx_http_rewrite_module`, with nginx's order of evaluation).
+//!
+//! Regexes use the `regex` crate. For what configurations write (anchors, classes, groups,
+//! `(?<name>...)`, `(?i)`, `\d`, `\w`) its syntax is PCRE's; it has no look-around and no
+//! backreferences, and such a pattern is refused when the configuration is loaded.
+
+use halo_config::http::{Condition, FileTest, RewriteFlag, RewriteOp};
+use regex::Regex;
+
+use crate::handler::RequestCtx;
+use crate::variables::Template;
+
+/// A compiled operation.
+#[derive(Debug)]
+pub(crate) enum OpRt {
+    Set {
+        index: usize,
+        value: Template,
+    },
+    Rewrite {
+        regex: Regex,
+        /// Named groups of `regex` and their variable indices.
+        names: Vec<(String, usize)>,
+        replacement: Template,
+        flag: RewriteFlag,
+        /// The replacement starts with `http://`, `https://` or `$scheme`: a redirect.
+        absolute: bool,
+    },
+    Return {
+        code: u16,
+        text: Option<Template>,
+    },
+    Break,
+    If {
+        cond: CondRt,
+        then: Vec<OpRt>,
+    },
+}
+
+/// A compiled `if` test.
+#[derive(Debug)]
+pub(crate) enum CondRt {
+    Value(Template),
+    Equals(Template, Template, bool),
+    Regex {
+        value: Template,
+        regex: Regex,
+        names: Vec<(String, usize)>,
+        negate: bool,
+    },
+    File(FileTest, Template, bool),
+}
+
+/// The names `set` and named captures define anywhere in `ops` (lower case), for the
+/// configuration's table of user variables.
+pub(crate) fn collect_names(ops: &[RewriteOp], out: &mut Vec<String>) {
+    fn add(out: &mut Vec<String>, name: &str) {
+        let name = name.to_ascii_lowercase();
+        if !out.contains(&name) {
+            out.push(name);
+        }
+    }
+    fn capture_names(out: &mut Vec<String>, pattern: &str) {
+        if let Ok(regex) = Regex::new(pattern) {
+            for name in regex.capture_names().flatten() {
+                add(out, name);
+            }
+        }
+    }
+    for op in ops {
+        match op {
+            RewriteOp::Set { var, .. } => add(out, var),
+            RewriteOp::Rewrite { regex, .. } => capture_names(out, regex),
+            RewriteOp::If { condition, then } => {
+                if let Condition::Regex { pattern, .. } = condition {
+                    capture_names(out, pattern);
+                }
+                collect_names(then, out);
+            }
+            RewriteOp::Return { .. } | RewriteOp::Break => {}
+        }
+    }
+}
+
+fn compile_regex(
+    pattern: &str,
+    case_insensitive: bool,
+    user: &[String],
+) -> Result<(Regex, Vec<(String, usize)>), String> {
+    let text = if case_insensitive {
+        format!("(?i){pattern}")
+    } else {
+        pattern.to_owned()
+    };
+    let regex = Regex::new(&text).map_err(|e| format!("regex {pattern:?}: {e}"))?;
+    let names = regex
+        .capture_names()
+        .flatten()
+        .filter_map(|n| {
+            let lower = n.to_ascii_lowercase();
+            user.iter().position(|u| *u == lower).map(|i| (lower, i))
+        })
+        .collect();
+    Ok((regex, names))
+}
+
+/// Compiles `ops` against the configuration's user variable table.
+pub(crate) fn compile(ops: &[RewriteOp], user: &[String]) -> Result<Vec<OpRt>, String> {
+    let template = |text: &str| Template::parse_with(text, user);
+    ops.iter()
+        .map(|op| {
+            Ok(match op {
+                RewriteOp::Set { var, value } => OpRt::Set {
+                    index: user
+                        .iter()
+                        .position(|u| *u == var.to_ascii_lowercase())
+                        .ok_or_else(|| format!("set ${var}: not in the variable table"))?,
+                    value: template(value)?,
+                },
+                RewriteOp::Rewrite {
+                    regex,
+                    replacement,
+                    flag,
+                } => {
+                    let (compiled, names) = compile_regex(regex, false, user)?;
+                    OpRt::Rewrite {
+                        regex: compiled,
+                        names,
+                        replacement: template(replacement)?,
+                        flag: *flag,
+                        absolute: replacement.starts_with("http://")
+                            || replacement.starts_with("https://")
+                            || replacement.starts_with("$scheme"),
+                    }
+                }
+                RewriteOp::Return { code, text } => OpRt::Return {
+                    code: *code,
+                    text: text.as_deref().map(template).transpose()?,
+                },
+                RewriteOp::Break => OpRt::Break,
+                RewriteOp::If { condition, then } => OpRt::If {
+                    cond: match condition {
+                        Condition::Value { value } => CondRt::Value(template(value)?),
+                        Condition::Equals {
+                            value,
+                            other,
+                            negate,
+                        } => CondRt::Equals(template(value)?, template(other)?, *negate),
+                        Condition::Regex {
+                            value,
+                            pattern,
+                            case_insensitive,
+                            negate,
+                        } => {
+                            let (regex, names) = compile_regex(pattern, *case_insensitive, user)?;
+                            CondRt::Regex {
+                                value: template(value)?,
+                                regex,
+                                names,
+                                negate: *negate,
+                            }
+                        }
+                        Condition::File { test, path, negate } => {
+                            CondRt::File(*test, template(path)?, *negate)
+                        }
+                    },
+                    then: compile(then, user)?,
+                },
+            })
+        })
+        .collect()
+}
+
+/// What a request's rewrite steps have made so far.
+#[derive(Debug, Default)]
+pub(crate) struct RewriteState {
+    /// `set` variables and named captures, by index.
+    pub vars: Vec<Option<String>>,
+    /// `$0`..`$9` of the last regex that matched.
+    pub captures: Vec<Option<String>>,
+    /// The URI, once a rewrite changed it (`$uri`).
+    pub uri: Option<String>,
+    /// The arguments, once a rewrite changed them (`$args`).
+    pub args: Option<String>,
+    /// A rewrite in the location that serves the request changed the URI: proxy_pass then
+    /// sends the changed URI whole (nginx ignores proxy_pass's URI part then).
+    pub changed_in_location: bool,
+}
+
+impl RewriteState {
+    fn set(&mut self, index: usize, value: String) {
+        if self.vars.len() <= index {
+            self.vars.resize(index + 1, None);
+        }
+        self.vars[index] = Some(value);
+    }
+
+    /// Remembers the captures of a match (and its named groups as variables).
+    fn capture(&mut self, caps: &regex::Captures<'_>, names: &[(String, usize)]) {
+        self.captures = (0..caps.len().min(10))
+            .map(|i| caps.get(i).map(|m| m.as_str().to_owned()))
+            .collect();
+        for (name, index) in names {
+            if let Some(m) = caps.name(name) {
+                self.set(*index, m.as_str().to_owned());
+            }
+        }
+    }
+
+    /// Takes the captures of a regex location's match.
+    pub fn capture_location(&mut self, regex: &Regex, uri: &str, user: &[String]) {
+        if let Some(caps) = regex.captures(uri) {
+            let names: Vec<(String, usize)> = regex
+                .capture_names()
+                .flatten()
+                .filter_map(|n| {
+                    let lower = n.to_ascii_lowercase();
+                    user.iter().position(|u| *u == lower).map(|i| (lower, i))
+                })
+                .collect();
+            self.capture(&caps, &names);
+        }
+    }
+}
+
+/// How a run of operations ended.
+#[derive(Debug)]
+pub(crate) enum Flow {
+    /// All ran (or `break`): serve the (possibly new) URI here.
+    Done,
+    /// `rewrite ... last`: find the location of the new URI.
+    Last,
+    /// `return`, or a redirecting rewrite: answer now.
+    Return { code: u16, text: Option<String> },
+}
+
+/// Runs `ops` for the request described by `base`; `state.uri`/`state.args` carry the URI.
+pub(crate) fn run(
+    ops: &[OpRt],
+    base: &RequestCtx<'_>,
+    state: &mut RewriteState,
+    in_location: bool,
+) -> Flow {
+    match run_ops(ops, base, state, in_location) {
+        Step::Go | Step::Stop => Flow::Done,
+        Step::Last => Flow::Last,
+        Step::Return(code, text) => Flow::Return { code, text },
+    }
+}
+
+enum Step {
+    Go,
+    /// `break` or `rewrite ... break`: nothing more of the rewrite module here.
+    Stop,
+    Last,
+    Return(u16, Option<String>),
+}
+
+fn render(template: &Template, base: &RequestCtx<'_>, state: &RewriteState) -> String {
+    let uri = state.uri.as_deref().unwrap_or(base.uri);
+    let ctx = RequestCtx {
+        uri,
+        rw: Some(state),
+        ..*base
+    };
+    template.render(&ctx)
+}
+
+fn run_ops(
+    ops: &[OpRt],
+    base: &RequestCtx<'_>,
+    state: &mut RewriteState,
+    in_location: bool,
+) -> Step {
+    for op in ops {
+        match op {
+            OpRt::Set { index, value } => {
+                let v = render(value, base, state);
+                state.set(*index, v);
+            }
+            OpRt::Return { code, text } => {
+                let text = text.as_ref().map(|t| render(t, base, state));
+                return Step::Return(*code, text);
+            }
+            OpRt::Break => return Step::Stop,
+            OpRt::If { cond, then } => {
+                if test(cond, base, state) {
+                    match run_ops(then, base, state, in_location) {
+                        Step::Go => {}
+                        other => return other,
+                    }
+                }
+            }
+            OpRt::Rewrite {
+                regex,
+                names,
+                replacement,
+                flag,
+                absolute,
+            } => {
+                let uri = state.uri.clone().unwrap_or_else(|| base.uri.to_owned());
+                let Some(caps) = regex.captures(&uri) else {
+                    continue;
+                };
+                state.capture(&caps, names);
+                let target = render(replacement, base, state);
+                let redirect = match flag {
+                    RewriteFlag::Redirect => Some(302),
+                    RewriteFlag::Permanent => Some(301),
+                    _ if *absolute => Some(302),
+                    _ => None,
+                };
+                if let Some(code) = redirect {
+                    // The request's arguments follow unless the replacement ends the URI with
+                    // `?` or carries arguments of its own.
+                    let mut location = target;
+                    if let Some(kept) = location.strip_suffix('?') {
+                        location = kept.to_owned();
+                    } else if !location.contains('?') {
+                        if let Some(args) = current_args(base, state).filter(|a| !a.is_empty()) {
+                            location.push('?');
+                            location.push_str(&args);
+                        }
+                    }
+                    return Step::Return(code, Some(location));
+                }
+                let (path, args) = match target.split_once('?') {
+                    Some((path, new_args)) => {
+                        // `?` at the end drops the old arguments; new ones come first.
+                        let mut args = new_args.to_owned();
+                        if !target.ends_with('?') {
+                            if let Some(old) = current_args(base, state).filter(|a| !a.is_empty()) {
+                                if !args.is_empty() {
+                                    args.push('&');
+                                }
+                                args.push_str(&old);
+                            }
+                        }
+                        (path.to_owned(), Some(args))
+                    }
+                    None => (target, None),
+                };
+                state.uri = Some(path);
+                if args.is_some() {
+                    state.args = args;
+                }
+                if in_location {
+                    state.changed_in_location = true;
+                }
+                match flag {
+                    RewriteFlag::Last => return Step::Last,
+                    RewriteFlag::Break => return Step::Stop,
+                    _ => {}
+                }
+            }
+        }
+    }
+    Step::Go
+}
+
+fn current_args(base: &RequestCtx<'_>, state: &RewriteState) -> Option<String> {
+    state
+        .args
+        .clone()
+        .or_else(|| base.parts.uri.query().map(str::to_owned))
+}
+
+fn test(cond: &CondRt, base: &RequestCtx<'_>, state: &mut RewriteState) -> bool {
+    match cond {
+        CondRt::Value(value) => {
+            let v = render(value, base, state);
+            !(v.is_empty() || v == "0")
+        }
+        CondRt::Equals(a, b, negate) => {
+            (render(a, base, state) == render(b, base, state)) != *negate
+        }
+        CondRt::Regex {
+            value,
+            regex,
+            names,
+            negate,
+        } => {
+            let v = render(value, base, state);
+            match regex.captures(&v) {
+                Some(caps) => {
+                    if !negate {
+                        state.capture(&caps, names);
+                    }
+                    !negate
+                }
+                None => *negate,
+            }
+        }
+        CondRt::File(kind, path, negate) => {
+            let path = render(path, base, state);
+            let meta = std::fs::metadata(&path);
+            let holds = match kind {
+                FileTest::File => meta.as_ref().is_ok_and(|m| m.is_file()),
+                FileTest::Directory => meta.as_ref().is_ok_and(|m| m.is_dir()),
+                FileTest::Exists => meta.is_ok() || std::fs::symlink_metadata(&path).is_ok(),
+                FileTest::Executable => {
+                    use std::os::unix::fs::PermissionsExt;
+                    meta.as_ref()
+                        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+                }
+            };
+            holds != *negate
+        }
+    }
+}
