@@ -593,6 +593,20 @@ pub struct Location {
     /// a `rewrite ... last` looks for the location of the new URI.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub rewrite: Vec<RewriteOp>,
+    /// Pass the client's request headers upstream (nginx `proxy_pass_request_headers`, on).
+    #[serde(default = "default_true", skip_serializing_if = "is_true")]
+    pub proxy_pass_request_headers: bool,
+    /// Pass the client's request body upstream (nginx `proxy_pass_request_body`, on).
+    #[serde(default = "default_true", skip_serializing_if = "is_true")]
+    pub proxy_pass_request_body: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 impl Default for Location {
@@ -622,6 +636,8 @@ impl Default for Location {
             upstream_http2: false,
             grpc: false,
             rewrite: Vec::new(),
+            proxy_pass_request_headers: true,
+            proxy_pass_request_body: true,
         }
     }
 }
@@ -831,9 +847,6 @@ impl fmt::Display for HttpConfigError {
 
 impl std::error::Error for HttpConfigError {}
 
-/// The keys limit zones can be keyed by.
-const LIMIT_KEYS: &[&str] = &["$binary_remote_addr", "$remote_addr", ""];
-
 impl HttpConfig {
     /// The upstream group named `name`.
     pub fn upstream(&self, name: &str) -> Option<&UpstreamConfig> {
@@ -896,14 +909,9 @@ impl HttpConfig {
         ];
         for (list, zones) in &zone_lists {
             for (i, &(name, key)) in zones.iter().enumerate() {
-                if !LIMIT_KEYS.contains(&key) {
-                    err(
-                        format!("{list}[{i}].key"),
-                        format!(
-                            "unsupported key {key:?}; expected $binary_remote_addr or $remote_addr"
-                        ),
-                    );
-                }
+                // Keys are any text with variables (nginx's complex values); the proxy compiles
+                // them and refuses unknown variables.
+                let _ = key;
                 if zones[..i].iter().any(|&(other, _)| other == name) {
                     err(
                         format!("{list}[{i}].name"),

@@ -71,7 +71,7 @@ http {
 }
 
 #[test]
-fn both_kinds_of_limit_zone_need_a_known_key_and_a_unique_name() {
+fn both_kinds_of_limit_zone_need_a_unique_name() {
     let text = r#"
 [http]
 limit_conn_zones = [
@@ -84,6 +84,7 @@ limit_req_zones = [
 ]
 "#;
     let errors = load_native_str(text, Path::new("z.toml")).unwrap_err();
+    // Keys are any text with variables (nginx's complex values): $uri and $host are fine.
     // Positions show each message names the right list, entry and field.
     let got: Vec<(u32, u32, &str)> = errors
         .iter()
@@ -93,17 +94,7 @@ limit_req_zones = [
     assert_eq!(
         got,
         vec![
-            (
-                4,
-                23,
-                "unsupported key \"$uri\"; expected $binary_remote_addr or $remote_addr"
-            ),
             (5, 12, "duplicate zone \"a\""),
-            (
-                9,
-                23,
-                "unsupported key \"$host\"; expected $binary_remote_addr or $remote_addr"
-            ),
             (9, 12, "duplicate zone \"r\""),
         ],
         "{errors:#?}"

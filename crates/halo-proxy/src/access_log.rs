@@ -288,7 +288,11 @@ impl VarSource for LogRecord {
             Var::Scheme => out.push_str(if r.tls.is_some() { "https" } else { "http" }),
             Var::Tls(var) => var.write(r.tls.as_deref(), out),
             // Request-time values the record does not keep.
-            Var::User(_) | Var::Capture(_) | Var::RequestFilename | Var::DocumentRoot => {}
+            Var::User(_)
+            | Var::Capture(_)
+            | Var::RequestFilename
+            | Var::DocumentRoot
+            | Var::Connections(_) => {}
             Var::HttpHeader(name) => {
                 let mut found = false;
                 for (n, value) in &r.request_headers {

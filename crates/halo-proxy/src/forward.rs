@@ -514,7 +514,14 @@ fn build_h2_request(f: &mut Forwarding<'_>) -> http::Request<crate::upstream_h2:
     let target = upstream_target(ctx, f.pass, f.prefix_len);
     let mut headers = HeaderMap::with_capacity(client.len() + f.loc.set_headers.len());
     let has_connection_header = client.contains_key(header::CONNECTION);
-    for (name, value) in client {
+    let pass_body = f.loc.cfg.proxy_pass_request_body;
+    for (name, value) in client
+        .iter()
+        .filter(|_| f.loc.cfg.proxy_pass_request_headers)
+    {
+        if !pass_body && name == header::CONTENT_LENGTH {
+            continue;
+        }
         if name == header::TE {
             if value.as_bytes().eq_ignore_ascii_case(b"trailers") {
                 headers.append(header::TE, value.clone());
@@ -592,9 +599,7 @@ fn client_response_h2(
 ) -> Response<ResponseBody> {
     let (parts, incoming) = response.into_parts();
     let mut headers = parts.headers;
-    for name in ["connection", "keep-alive", "transfer-encoding", "upgrade"] {
-        headers.remove(name);
-    }
+    strip_hop_by_hop(&mut headers);
     if !f.pass.redirects.is_empty()
         && (parts.status.is_redirection() || parts.status == StatusCode::CREATED)
     {
@@ -737,7 +742,12 @@ fn build_request_head(f: &Forwarding<'_>) -> (Vec<u8>, bool) {
     let has_connection_header = client.contains_key(header::CONNECTION);
     let case = ctx.parts.extensions.get::<crate::header_case::HeaderCase>();
     let mut has_length = false;
-    for (name, value) in client {
+    let pass_headers = f.loc.cfg.proxy_pass_request_headers;
+    let pass_body = f.loc.cfg.proxy_pass_request_body;
+    for (name, value) in client.iter().filter(|_| pass_headers) {
+        if !pass_body && name == header::CONTENT_LENGTH {
+            continue;
+        }
         if is_hop_by_hop(name)
             || f.loc.override_names.contains(name)
             || (has_connection_header && listed_in_connection(client, name))
@@ -785,7 +795,9 @@ fn build_request_head(f: &Forwarding<'_>) -> (Vec<u8>, bool) {
                 b"Content-Length",
                 bytes.len().to_string().as_bytes(),
             );
-        } else if matches!(ctx.parts.method, Method::POST | Method::PUT | Method::PATCH) {
+        } else if pass_body
+            && matches!(ctx.parts.method, Method::POST | Method::PUT | Method::PATCH)
+        {
             put_header(&mut out, b"Content-Length", b"0");
         }
     }
@@ -835,6 +847,43 @@ fn upstream_target<'a>(
     with_args(target)
 }
 
+/// Removes an upstream response's hop-by-hop headers (and those its Connection lists),
+/// keeping the order of the others: clients and tests read headers in the upstream's order,
+/// and `HeaderMap::remove` would move the last header into the removed one's place.
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    const HOP: [HeaderName; 5] = [
+        header::CONNECTION,
+        header::TRANSFER_ENCODING,
+        header::UPGRADE,
+        header::TRAILER,
+        HeaderName::from_static("keep-alive"),
+    ];
+    let listed: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+        .collect();
+    let drop = |name: &HeaderName| {
+        HOP.contains(name) || name.as_str() == "proxy-connection" || listed.contains(name)
+    };
+    if !headers.keys().any(drop) {
+        return;
+    }
+    let old = std::mem::take(headers);
+    headers.reserve(old.len());
+    let mut current: Option<HeaderName> = None;
+    for (name, value) in old {
+        if let Some(name) = name {
+            current = Some(name);
+        }
+        if let Some(name) = current.as_ref().filter(|n| !drop(n)) {
+            headers.append(name.clone(), value);
+        }
+    }
+}
+
 /// Turns the upstream response into the client response (hop-by-hop removed, proxy_redirect).
 fn client_response(
     head: ResponseHead,
@@ -849,28 +898,7 @@ fn client_response(
         keep_alive,
         case,
     } = head;
-    if headers.contains_key(header::CONNECTION) {
-        let connection_listed: Vec<HeaderName> = headers
-            .get_all(header::CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
-            .collect();
-        for name in connection_listed {
-            headers.remove(name);
-        }
-    }
-    for name in [
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "transfer-encoding",
-        "upgrade",
-        "trailer",
-    ] {
-        headers.remove(name);
-    }
+    strip_hop_by_hop(&mut headers);
     if !f.pass.redirects.is_empty() && (status.is_redirection() || status == StatusCode::CREATED) {
         rewrite_location(&mut headers, f);
     }

@@ -109,6 +109,18 @@ impl VarSource for RequestCtx<'_> {
                 out.push_str(self.uri);
             }
             Var::DocumentRoot => out.push_str(&self.server.root.to_string_lossy()),
+            Var::Connections(which) => {
+                let s = self.info.track.counters_snapshot();
+                push_display(
+                    out,
+                    match which {
+                        crate::variables::ConnectionsVar::Active => s.active,
+                        crate::variables::ConnectionsVar::Reading => s.reading,
+                        crate::variables::ConnectionsVar::Writing => s.writing,
+                        crate::variables::ConnectionsVar::Waiting => s.waiting,
+                    },
+                );
+            }
             Var::RequestMethod => out.push_str(parts.method.as_str()),
             Var::ServerName => out.push_str(&self.server.name),
             Var::ServerPort => push_display(out, self.info.local.port()),
@@ -448,11 +460,10 @@ pub(crate) async fn handle(
             record,
         }));
     }
-    let headers = response.headers_mut();
-    headers.insert(header::SERVER, rt.server_header.clone());
-    // nginx hides the upstream's Date (proxy_hide_header's default list) and sends its own;
-    // both encoders add halo's.
-    headers.remove(header::DATE);
+    // Inserted in place: the upstream's header order stays as it was.
+    response
+        .headers_mut()
+        .insert(header::SERVER, rt.server_header.clone());
     response.body_mut().finish.track = Some(info.track.clone());
     response
 }
@@ -482,16 +493,17 @@ async fn run_location(
             &octets[..]
         }
     };
-    let key_for = |kind: LimitKey| -> Cow<'_, [u8]> {
+    let key_for = |kind: &LimitKey| -> Cow<'_, [u8]> {
         match kind {
             LimitKey::BinaryRemoteAddr => Cow::Borrowed(binary),
             LimitKey::RemoteAddr => Cow::Owned(ip.to_string().into_bytes()),
             LimitKey::Empty => Cow::Borrowed(&[]),
+            LimitKey::Template(template) => Cow::Owned(template.render(ctx).into_bytes()),
         }
     };
     // limit_conn (PREACCESS, after the head was read): every rule must pass.
     for (zone, limit, kind) in &loc.limit_conn {
-        let key = key_for(*kind);
+        let key = key_for(kind);
         match zone.try_acquire_owned(&key, *limit) {
             Some(permit) => permits.push(permit),
             None => {
@@ -504,7 +516,7 @@ async fn run_location(
     // limit_req: the longest delay of all rules applies; any reject rejects.
     let mut delay = std::time::Duration::ZERO;
     for (limiter, kind) in &loc.limit_req {
-        let key = key_for(*kind);
+        let key = key_for(kind);
         match limiter.check(Instant::now(), &key) {
             Verdict::Pass => {}
             Verdict::Delay(d) => delay = delay.max(d),
@@ -537,7 +549,7 @@ async fn run_location(
             let pctx = RequestCtx { proxy_host, ..*ctx };
             let limit = rt.cfg.client_max_body_size;
             let client_body = body
-                .filter(|_| ctx.has_body)
+                .filter(|_| ctx.has_body && loc.cfg.proxy_pass_request_body)
                 .map(|body| ClientBody::new(body, rt.cfg.client_body_timeout, limit));
             let (client_body, buffered) = match client_body {
                 Some(small) if small_body(ctx.parts) => {

@@ -149,20 +149,23 @@ impl crate::variables::VarSource for NoVars {
 }
 
 /// Key of a limit zone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub(crate) enum LimitKey {
     BinaryRemoteAddr,
     RemoteAddr,
     Empty,
+    /// Any other key, rendered per request (an empty result is not limited, as in nginx).
+    Template(Arc<Template>),
 }
 
 impl LimitKey {
-    fn new(key: &str) -> Self {
-        match key {
+    fn new(key: &str, user: &[String]) -> Result<Self, String> {
+        Ok(match key {
             "$binary_remote_addr" => LimitKey::BinaryRemoteAddr,
             "$remote_addr" => LimitKey::RemoteAddr,
-            _ => LimitKey::Empty,
-        }
+            "" => LimitKey::Empty,
+            other => LimitKey::Template(Arc::new(Template::parse_with(other, user)?)),
+        })
     }
 }
 
@@ -544,7 +547,9 @@ impl Runtime {
                 .limit_conn_zones
                 .iter()
                 .find(|z| z.name == rule.zone)
-                .map_or(LimitKey::Empty, |z| LimitKey::new(&z.key));
+                .map_or(Ok(LimitKey::Empty), |z| {
+                    LimitKey::new(&z.key, &self.user_vars)
+                })?;
             limit_conn.push((zone.clone(), rule.limit, key));
         }
         let mut limit_req = Vec::new();
@@ -586,7 +591,7 @@ impl Runtime {
                     reuse
                 }
             };
-            limit_req.push((limiter, LimitKey::new(&zone.key)));
+            limit_req.push((limiter, LimitKey::new(&zone.key, &self.user_vars)?));
         }
         let access_logs = match &loc.access_log {
             None => server_logs.to_vec(),

@@ -181,6 +181,10 @@ fn encode_head(
     let mut has_length = false;
     let mut has_connection_close = false;
     for (name, value) in headers {
+        if name == header::DATE {
+            // nginx sends its own Date, never the upstream's (written last, below).
+            continue;
+        }
         if name == header::CONTENT_LENGTH {
             has_length = true;
         } else if name == header::CONNECTION {

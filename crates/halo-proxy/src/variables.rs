@@ -58,6 +58,17 @@ pub(crate) enum Var {
     RequestFilename,
     /// `$document_root`.
     DocumentRoot,
+    /// `$connections_active`, `_reading`, `_writing`, `_waiting`: the stub_status numbers.
+    Connections(ConnectionsVar),
+}
+
+/// Which stub_status number a `$connections_*` variable is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ConnectionsVar {
+    Active,
+    Reading,
+    Writing,
+    Waiting,
 }
 
 impl Var {
@@ -98,6 +109,10 @@ impl Var {
             "connection" => Connection,
             "pid" => Pid,
             "request_filename" => RequestFilename,
+            "connections_active" => Connections(ConnectionsVar::Active),
+            "connections_reading" => Connections(ConnectionsVar::Reading),
+            "connections_writing" => Connections(ConnectionsVar::Writing),
+            "connections_waiting" => Connections(ConnectionsVar::Waiting),
             "document_root" | "realpath_root" => DocumentRoot,
             _ => {
                 if let Some(var) = crate::tls_vars::TlsVar::from_name(name) {

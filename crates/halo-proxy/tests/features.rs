@@ -578,3 +578,32 @@ async fn pause_accepting_drops_new_connections_but_serves_open_ones() {
         );
     }
 }
+
+/// nginx keys zones by any text with variables; a key that renders empty is not limited.
+#[tokio::test]
+async fn limit_req_keys_may_be_any_variables() {
+    let listen = free_addr();
+    let text = format!(
+        r#"
+limit_req_zones = [{{ name = "byarg", key = "$arg_a", rate = "1r/m" }}]
+[[servers]]
+listen = [{{ addr = "{listen}" }}]
+[[servers.locations]]
+path = "/"
+action = {{ type = "return", code = 200, text = "ok" }}
+limit_req = [{{ zone = "byarg" }}]
+"#
+    );
+    let _proxy = start(&text).await;
+    let mut c = Client::connect(listen).await;
+    assert_eq!(c.get("localhost", "/?a=1").await.status, StatusCode::OK);
+    assert_eq!(
+        c.get("localhost", "/?a=1").await.status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert_eq!(c.get("localhost", "/?a=2").await.status, StatusCode::OK);
+    // No argument, empty key: never limited.
+    for _ in 0..3 {
+        assert_eq!(c.get("localhost", "/").await.status, StatusCode::OK);
+    }
+}

@@ -73,8 +73,6 @@ pub(crate) fn warned_reason(name: &str) -> Option<&'static str> {
         | "proxy_hide_header"
         | "proxy_pass_header"
         | "proxy_ignore_headers"
-        | "proxy_pass_request_headers"
-        | "proxy_pass_request_body"
         | "proxy_cookie_domain"
         | "proxy_cookie_path"
         | "proxy_socket_keepalive"

@@ -43,6 +43,8 @@ struct Scope {
     tls: ssl::TlsScope,
     /// `proxy_http_version 2`.
     proxy_http2: Option<bool>,
+    proxy_pass_request_headers: Option<bool>,
+    proxy_pass_request_body: Option<bool>,
     /// `grpc_set_header`, `grpc_*_timeout`: used by `grpc_pass` locations instead of the
     /// `proxy_*` ones, as nginx's grpc module has its own.
     grpc_set_header: Option<BTreeMap<String, String>>,
@@ -95,6 +97,14 @@ impl Scope {
             index: pick(&self.index, &outer.index),
             tls: self.tls.over(&outer.tls),
             proxy_http2: pick(&self.proxy_http2, &outer.proxy_http2),
+            proxy_pass_request_headers: pick(
+                &self.proxy_pass_request_headers,
+                &outer.proxy_pass_request_headers,
+            ),
+            proxy_pass_request_body: pick(
+                &self.proxy_pass_request_body,
+                &outer.proxy_pass_request_body,
+            ),
             grpc_set_header: pick(&self.grpc_set_header, &outer.grpc_set_header),
             grpc_connect_timeout: pick(&self.grpc_connect_timeout, &outer.grpc_connect_timeout),
             grpc_read_timeout: pick(&self.grpc_read_timeout, &outer.grpc_read_timeout),
@@ -457,6 +467,13 @@ impl Importer<'_> {
             }
             "proxy_connect_timeout" => {
                 scope.proxy_connect_timeout = self.time_one(node).or(scope.proxy_connect_timeout)
+            }
+            "proxy_pass_request_headers" => {
+                scope.proxy_pass_request_headers =
+                    self.flag(node).or(scope.proxy_pass_request_headers)
+            }
+            "proxy_pass_request_body" => {
+                scope.proxy_pass_request_body = self.flag(node).or(scope.proxy_pass_request_body)
             }
             "grpc_connect_timeout" => {
                 scope.grpc_connect_timeout = self.time_one(node).or(scope.grpc_connect_timeout)
@@ -1905,6 +1922,8 @@ impl Importer<'_> {
             } else {
                 Vec::new()
             },
+            proxy_pass_request_headers: effective.proxy_pass_request_headers.unwrap_or(true),
+            proxy_pass_request_body: effective.proxy_pass_request_body.unwrap_or(true),
             ..Location::default()
         };
         if let Some(rules) = &scope.limit_conn {
@@ -2104,6 +2123,8 @@ pub(crate) fn handled(name: &str) -> bool {
             | "charset"
             | "grpc_pass"
             | "ssl"
+            | "proxy_pass_request_headers"
+            | "proxy_pass_request_body"
             | "set"
             | "if"
             | "rewrite"
