@@ -345,7 +345,7 @@ impl Runtime {
             pools: pools.clone(),
         };
 
-        let http_logs = match open_logs(&cfg, &cfg.access_log, logs) {
+        let http_logs = match open_logs(&cfg, &cfg.access_log, logs, &runtime.user_vars) {
             Ok(sinks) => sinks,
             Err(e) => {
                 errors.push(e);
@@ -444,7 +444,7 @@ impl Runtime {
         let mut errors = Vec::new();
         let server_logs = match &server.access_log {
             None => http_logs.to_vec(),
-            Some(list) => open_logs(&self.cfg, list, logs).unwrap_or_else(|e| {
+            Some(list) => open_logs(&self.cfg, list, logs, &self.user_vars).unwrap_or_else(|e| {
                 errors.push(e);
                 Vec::new()
             }),
@@ -462,7 +462,16 @@ impl Runtime {
         }
         let rewrite = crate::rewrite::compile(&server.rewrite, &self.user_vars)
             .map_err(|e| vec![format!("server rewrite: {e}")])?;
-        let rewrites = !rewrite.is_empty() || locations.iter().any(|l| !l.rewrite.is_empty());
+        // Named captures of regex locations are variables set when the location matches: the
+        // request then takes the rewrite path, which keeps them.
+        let named_captures = server.locations.iter().enumerate().any(|(i, _)| {
+            table
+                .regex(i)
+                .is_some_and(|r| r.capture_names().flatten().next().is_some())
+        });
+        let rewrites = !rewrite.is_empty()
+            || named_captures
+            || locations.iter().any(|l| !l.rewrite.is_empty());
         Ok(ServerRt {
             name: server.server_name.first().cloned().unwrap_or_default(),
             locations,
@@ -595,7 +604,7 @@ impl Runtime {
         }
         let access_logs = match &loc.access_log {
             None => server_logs.to_vec(),
-            Some(list) => open_logs(&self.cfg, list, logs)?,
+            Some(list) => open_logs(&self.cfg, list, logs, &self.user_vars)?,
         };
         let auth = match &loc.auth_basic {
             Some(rule) => match &rule.user_file {
@@ -715,11 +724,16 @@ impl Runtime {
                 } else {
                     "/".to_owned()
                 };
-                vec![(from, Template::parse(&to)?)]
+                vec![(from, Template::parse_with(&to, &self.user_vars)?)]
             }
             ProxyRedirect::Rules(rules) => rules
                 .iter()
-                .map(|r| Ok((r.from.clone(), Template::parse(&r.to)?)))
+                .map(|r| {
+                    Ok((
+                        r.from.clone(),
+                        Template::parse_with(&r.to, &self.user_vars)?,
+                    ))
+                })
                 .collect::<Result<_, String>>()?,
         };
         Ok(ProxyPassRt {
@@ -806,6 +820,7 @@ fn open_logs(
     cfg: &HttpConfig,
     list: &[halo_config::http::AccessLog],
     logs: &LogFiles,
+    user: &[String],
 ) -> Result<Vec<Arc<LogSink>>, String> {
     list.iter()
         .map(|log| {
@@ -817,7 +832,7 @@ fn open_logs(
                     .map(String::as_str)
                     .ok_or_else(|| format!("unknown log_format {:?}", log.format))?
             };
-            let format = Template::parse(format_text)?;
+            let format = Template::parse_with(format_text, user)?;
             let file = logs
                 .open(&log.path, log.buffer, log.flush)
                 .map_err(|e| format!("access_log {:?}: {e}", log.path))?;

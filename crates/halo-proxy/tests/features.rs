@@ -607,3 +607,24 @@ limit_req = [{{ zone = "byarg" }}]
         assert_eq!(c.get("localhost", "/").await.status, StatusCode::OK);
     }
 }
+
+/// A regex location's captures, numbered and named, are variables in it (no rewrite
+/// directives needed).
+#[tokio::test]
+async fn regex_location_captures_are_variables() {
+    let listen = free_addr();
+    let text = format!(
+        r#"
+[[servers]]
+listen = [{{ addr = "{listen}" }}]
+[[servers.locations]]
+match = "regex"
+path = '^/item/(\d+)/(?<slug>[a-z-]+)$'
+action = {{ type = "return", code = 200, text = "id=$1 slug=$slug" }}
+"#
+    );
+    let _proxy = start(&text).await;
+    let mut c = Client::connect(listen).await;
+    let reply = c.get("localhost", "/item/42/blue-shoes").await;
+    assert_eq!(reply.body, "id=42 slug=blue-shoes");
+}
