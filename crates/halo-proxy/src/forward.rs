@@ -755,11 +755,7 @@ fn build_request_head(f: &Forwarding<'_>) -> (Vec<u8>, bool) {
             continue;
         }
         has_length |= name == header::CONTENT_LENGTH;
-        put_header(
-            &mut out,
-            crate::header_case::request_name(case, name),
-            value.as_bytes(),
-        );
+        crate::header_case::put_header(&mut out, case, name, value.as_bytes());
     }
     let mut scratch = String::new();
     for (name, spelled, source) in &f.loc.set_headers {

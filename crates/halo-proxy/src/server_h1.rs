@@ -60,9 +60,13 @@ pub(crate) fn parse_request(buf: &[u8], max_head: usize) -> Parsed {
         let Ok(name) = HeaderName::from_bytes(h.name.as_bytes()) else {
             return Parsed::Fallback;
         };
-        if let Some(raw) = copy.slice(h.name.as_bytes()) {
-            crate::header_case::HeaderCase::note(&mut case, &name, raw);
-        }
+        crate::header_case::HeaderCase::note(
+            &mut case,
+            &name,
+            h.name.as_bytes(),
+            || copy.slice(h.name.as_bytes()),
+            false,
+        );
         let Some(value) = copy.value(h.value) else {
             return Parsed::Fallback;
         };
@@ -190,11 +194,7 @@ fn encode_head(
         } else if name == header::CONNECTION {
             has_connection_close |= has_token(value.as_bytes(), b"close");
         }
-        crate::upstream_h1::put_header(
-            out,
-            crate::header_case::response_name(case, name),
-            value.as_bytes(),
-        );
+        crate::header_case::put_header(out, case, name, value.as_bytes());
     }
     close |= has_connection_close;
     if close && !has_connection_close {

@@ -287,9 +287,13 @@ fn parse_head(
     for h in response.headers.iter() {
         let name = HeaderName::from_bytes(h.name.as_bytes())
             .map_err(|_| ResponseError::Invalid("invalid header name"))?;
-        if let Some(raw) = copy.slice(h.name.as_bytes()) {
-            crate::header_case::HeaderCase::note(&mut case, &name, raw);
-        }
+        crate::header_case::HeaderCase::note(
+            &mut case,
+            &name,
+            h.name.as_bytes(),
+            || copy.slice(h.name.as_bytes()),
+            true,
+        );
         let value = copy
             .value(h.value)
             .ok_or(ResponseError::Invalid("invalid header value"))?;
