@@ -593,6 +593,10 @@ pub struct Location {
     /// a `rewrite ... last` looks for the location of the new URI.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub rewrite: Vec<RewriteOp>,
+    /// Largest request body here (nginx `client_max_body_size` at server or location level);
+    /// `None` = the http level's [`HttpConfig::client_max_body_size`].
+    #[serde(default, with = "opt_size", skip_serializing_if = "Option::is_none")]
+    pub client_max_body_size: Option<u64>,
     /// Pass the client's request headers upstream (nginx `proxy_pass_request_headers`, on).
     #[serde(default = "default_true", skip_serializing_if = "is_true")]
     pub proxy_pass_request_headers: bool,
@@ -636,6 +640,7 @@ impl Default for Location {
             upstream_http2: false,
             grpc: false,
             rewrite: Vec::new(),
+            client_max_body_size: None,
             proxy_pass_request_headers: true,
             proxy_pass_request_body: true,
         }

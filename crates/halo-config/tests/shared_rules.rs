@@ -32,7 +32,7 @@ http {
     server {
         listen 198.18.0.1:8080;
         charset utf-8;
-        client_max_body_size 1m;
+        client_body_timeout 10s;
         location / {
             source_charset koi8-r;
             send_timeout 5s;
@@ -56,7 +56,7 @@ http {
             (5, "charset: halo does not convert or label charsets; ignored"),
             (
                 6,
-                "client_max_body_size: halo applies this per http block only; set it in http { }; ignored here"
+                "client_body_timeout: halo applies this per http block only; set it in http { }; ignored here"
             ),
             (
                 8,

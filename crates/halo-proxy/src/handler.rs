@@ -271,17 +271,34 @@ fn check_head(parts: &http::request::Parts, rt: &Runtime) -> Result<(), StatusCo
             .to_str()
             .ok()
             .and_then(|v| v.trim().parse::<u64>().ok());
-        let Some(length) = parsed else {
+        if parsed.is_none() {
             return Err(StatusCode::BAD_REQUEST);
-        };
+        }
         if lengths.any(|other| other != first) {
             return Err(StatusCode::BAD_REQUEST);
         }
-        if rt.cfg.client_max_body_size > 0 && length > rt.cfg.client_max_body_size {
-            return Err(StatusCode::PAYLOAD_TOO_LARGE);
-        }
     }
     Ok(())
+}
+
+/// `client_max_body_size` of the location (or the http level's), 0 = unlimited.
+fn body_limit(rt: &Runtime, loc: Option<&LocationRt>) -> u64 {
+    loc.and_then(|l| l.cfg.client_max_body_size)
+        .unwrap_or(rt.cfg.client_max_body_size)
+}
+
+/// nginx checks Content-Length against the chosen location's `client_max_body_size` once the
+/// location is known (ngx_http_core_find_config_phase).
+fn check_body_size(parts: &http::request::Parts, limit: u64) -> Result<(), StatusCode> {
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    match declared {
+        Some(length) if limit > 0 && length > limit => Err(StatusCode::PAYLOAD_TOO_LARGE),
+        _ => Ok(()),
+    }
 }
 
 /// Serves one request; `body` is None for a request without one (halo's own HTTP/1 codec).
@@ -375,6 +392,8 @@ pub(crate) async fn handle(
     report.enabled = routed
         .location
         .is_some_and(|(l, _)| !l.access_logs.is_empty());
+    let head_check = head_check
+        .and_then(|()| check_body_size(&parts, body_limit(rt, routed.location.map(|(l, _)| l))));
     let ctx = RequestCtx {
         info,
         parts: &parts,
@@ -547,7 +566,7 @@ async fn run_location(
         ActionRt::Proxy(pass) => {
             let proxy_host = pass.proxy_host.to_str().unwrap_or("");
             let pctx = RequestCtx { proxy_host, ..*ctx };
-            let limit = rt.cfg.client_max_body_size;
+            let limit = body_limit(rt, Some(loc));
             let client_body = body
                 .filter(|_| ctx.has_body && loc.cfg.proxy_pass_request_body)
                 .map(|body| ClientBody::new(body, rt.cfg.client_body_timeout, limit));

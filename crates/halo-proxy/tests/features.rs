@@ -628,3 +628,38 @@ action = {{ type = "return", code = 200, text = "id=$1 slug=$slug" }}
     let reply = c.get("localhost", "/item/42/blue-shoes").await;
     assert_eq!(reply.body, "id=42 slug=blue-shoes");
 }
+
+/// nginx: `client_max_body_size` of the chosen location decides (checked once it is known).
+#[tokio::test]
+async fn client_max_body_size_applies_per_location() {
+    let listen = free_addr();
+    let text = format!(
+        r#"
+client_max_body_size = "1k"
+[[servers]]
+listen = [{{ addr = "{listen}" }}]
+[[servers.locations]]
+path = "/"
+action = {{ type = "return", code = 200, text = "small" }}
+[[servers.locations]]
+path = "/upload/"
+client_max_body_size = "10k"
+action = {{ type = "return", code = 200, text = "big" }}
+"#
+    );
+    let _proxy = start(&text).await;
+    let body = vec![b'x'; 5000];
+    let post = |path: &str| {
+        Request::post(format!("http://{listen}{path}"))
+            .header("host", "localhost")
+            .body(Full::new(Bytes::from(body.clone())))
+            .unwrap()
+    };
+    let mut c = Client::connect(listen).await;
+    assert_eq!(c.send(post("/upload/file")).await.status, StatusCode::OK);
+    let mut c = Client::connect(listen).await;
+    assert_eq!(
+        c.send(post("/")).await.status,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+}

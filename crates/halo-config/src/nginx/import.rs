@@ -45,6 +45,7 @@ struct Scope {
     proxy_http2: Option<bool>,
     proxy_pass_request_headers: Option<bool>,
     proxy_pass_request_body: Option<bool>,
+    client_max_body_size: Option<u64>,
     /// `grpc_set_header`, `grpc_*_timeout`: used by `grpc_pass` locations instead of the
     /// `proxy_*` ones, as nginx's grpc module has its own.
     grpc_set_header: Option<BTreeMap<String, String>>,
@@ -105,6 +106,7 @@ impl Scope {
                 &self.proxy_pass_request_body,
                 &outer.proxy_pass_request_body,
             ),
+            client_max_body_size: pick(&self.client_max_body_size, &outer.client_max_body_size),
             grpc_set_header: pick(&self.grpc_set_header, &outer.grpc_set_header),
             grpc_connect_timeout: pick(&self.grpc_connect_timeout, &outer.grpc_connect_timeout),
             grpc_read_timeout: pick(&self.grpc_read_timeout, &outer.grpc_read_timeout),
@@ -467,6 +469,11 @@ impl Importer<'_> {
             }
             "proxy_connect_timeout" => {
                 scope.proxy_connect_timeout = self.time_one(node).or(scope.proxy_connect_timeout)
+            }
+            "client_max_body_size" => {
+                if let Some(a) = self.one(node).cloned() {
+                    scope.client_max_body_size = self.size(node, &a).or(scope.client_max_body_size);
+                }
             }
             "proxy_pass_request_headers" => {
                 scope.proxy_pass_request_headers =
@@ -962,12 +969,6 @@ impl Importer<'_> {
                 "send_timeout" => {
                     http.send_timeout = self.time_one(child).unwrap_or(http.send_timeout)
                 }
-                "client_max_body_size" => {
-                    if let Some(a) = self.one(child).cloned() {
-                        http.client_max_body_size =
-                            self.size(child, &a).unwrap_or(http.client_max_body_size);
-                    }
-                }
                 "client_header_buffer_size" => {
                     if let Some(a) = self.one(child).cloned() {
                         http.client_header_buffer_size = self
@@ -1011,6 +1012,9 @@ impl Importer<'_> {
                 ),
                 _ => self.other(child, "http"),
             }
+        }
+        if let Some(size) = scope.client_max_body_size {
+            http.client_max_body_size = size;
         }
         if let Some(logs) = &scope.access_log {
             for (i, (log, pos)) in logs.iter().enumerate() {
@@ -1922,6 +1926,7 @@ impl Importer<'_> {
             } else {
                 Vec::new()
             },
+            client_max_body_size: effective.client_max_body_size,
             proxy_pass_request_headers: effective.proxy_pass_request_headers.unwrap_or(true),
             proxy_pass_request_body: effective.proxy_pass_request_body.unwrap_or(true),
             ..Location::default()
@@ -2029,11 +2034,9 @@ impl Importer<'_> {
 /// there (it takes it from the `http` block only, or not at all); `None` for any other directive.
 fn ignored_in_server_or_location(name: &str) -> Option<String> {
     match name {
-        "client_max_body_size" | "keepalive_timeout" | "client_body_timeout" | "send_timeout" => {
-            Some(format!(
-                "{name}: halo applies this per http block only; set it in http {{ }}; ignored here"
-            ))
-        }
+        "keepalive_timeout" | "client_body_timeout" | "send_timeout" => Some(format!(
+            "{name}: halo applies this per http block only; set it in http {{ }}; ignored here"
+        )),
         "charset" | "source_charset" => Some(format!(
             "{name}: halo does not convert or label charsets; ignored"
         )),
