@@ -39,6 +39,8 @@ pub(crate) struct RequestCtx<'a> {
     pub rw: Option<&'a crate::rewrite::RewriteState>,
     /// The regex of the location that matched, for `$1`.. when no rewrite matched since.
     pub loc_regex: Option<&'a regex::Regex>,
+    /// What the upstream tries gave (`$upstream_*`), once the request was passed.
+    pub upstream: Option<&'a UpstreamReport>,
 }
 
 impl RequestCtx<'_> {
@@ -109,6 +111,26 @@ impl VarSource for RequestCtx<'_> {
                 out.push_str(self.uri);
             }
             Var::DocumentRoot => out.push_str(&self.server.root.to_string_lossy()),
+            Var::UpstreamAddr => {
+                if let Some(r) = self.upstream {
+                    out.push_str(&r.addr);
+                }
+            }
+            Var::UpstreamStatus => {
+                if let Some(r) = self.upstream {
+                    out.push_str(&r.status);
+                }
+            }
+            Var::UpstreamResponseTime => {
+                if let Some(r) = self.upstream {
+                    out.push_str(&r.response_time);
+                }
+            }
+            Var::UpstreamConnectTime => {
+                if let Some(r) = self.upstream {
+                    out.push_str(&r.connect_time);
+                }
+            }
             Var::Connections(which) => {
                 let s = self.info.track.counters_snapshot();
                 push_display(
@@ -175,10 +197,6 @@ impl VarSource for RequestCtx<'_> {
             | Var::RemoteUser
             | Var::RequestTime
             | Var::RequestLength
-            | Var::UpstreamAddr
-            | Var::UpstreamStatus
-            | Var::UpstreamResponseTime
-            | Var::UpstreamConnectTime
             | Var::SentHttpHeader(_) => {}
         }
     }
@@ -378,6 +396,7 @@ pub(crate) async fn handle(
             has_body,
             rw: None,
             loc_regex: None,
+            upstream: None,
         };
         let (found, answer) = rewrite_phases(rt, &base, &mut rw);
         early = answer;
@@ -391,7 +410,7 @@ pub(crate) async fn handle(
     };
     report.enabled = routed
         .location
-        .is_some_and(|(l, _)| !l.access_logs.is_empty());
+        .is_some_and(|(l, _)| !l.access_logs.is_empty() || l.headers_use_upstream);
     let head_check = head_check
         .and_then(|()| check_body_size(&parts, body_limit(rt, routed.location.map(|(l, _)| l))));
     let ctx = RequestCtx {
@@ -404,6 +423,7 @@ pub(crate) async fn handle(
         has_body,
         rw: server.rewrites.then_some(&rw),
         loc_regex: found.and_then(|m| server.table.regex(m.index)),
+        upstream: None,
     };
 
     let mut response = match head_check {
@@ -451,7 +471,11 @@ pub(crate) async fn handle(
                     Err(status) => Box::pin(serve_error(rt, &ctx, status, &loc.error_pages)).await,
                 };
                 response.body_mut().finish.permits = permits;
-                add_headers(&ctx, loc, &mut response);
+                let actx = RequestCtx {
+                    upstream: Some(&report),
+                    ..ctx
+                };
+                add_headers(&actx, loc, &mut response);
                 response
             }
         },

@@ -188,6 +188,8 @@ pub(crate) struct LocationRt {
     pub next_upstream: NextUpstream,
     /// Rewrite-module operations of the location (run once it is chosen).
     pub rewrite: Vec<crate::rewrite::OpRt>,
+    /// `add_header` values use `$upstream_*` (the tries are then recorded for them).
+    pub headers_use_upstream: bool,
 }
 
 /// A server block ready for use.
@@ -622,6 +624,17 @@ impl Runtime {
             },
             None => None,
         };
+        let headers_use_upstream = add_headers.iter().any(|(_, t, _)| {
+            t.vars().any(|v| {
+                matches!(
+                    v,
+                    crate::variables::Var::UpstreamAddr
+                        | crate::variables::Var::UpstreamStatus
+                        | crate::variables::Var::UpstreamResponseTime
+                        | crate::variables::Var::UpstreamConnectTime
+                )
+            })
+        });
         Ok(LocationRt {
             cfg: loc.clone(),
             action,
@@ -638,6 +651,7 @@ impl Runtime {
             auth,
             next_upstream: NextUpstream::new(&loc.proxy_next_upstream),
             rewrite: crate::rewrite::compile(&loc.rewrite, &self.user_vars)?,
+            headers_use_upstream,
         })
     }
 

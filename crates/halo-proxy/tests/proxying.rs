@@ -643,3 +643,18 @@ async fn header_names_keep_their_case_on_both_legs() {
         assert!(reply.contains(line), "{line:?} missing in\n{reply}");
     }
 }
+
+/// `$upstream_*` work in add_header, as in nginx (not only in access logs).
+#[tokio::test]
+async fn upstream_variables_in_add_header() {
+    let backend = backend("hi").await;
+    let listen = free_addr();
+    let location = r#"add_header = [{ name = "X-Up", value = "$upstream_addr $upstream_status" }]"#;
+    let _proxy = start(&one_upstream(listen, &[backend.addr], location, "")).await;
+    let reply = get(listen, "/").await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(
+        reply.headers["x-up"],
+        format!("{} 200", backend.addr).as_str()
+    );
+}
