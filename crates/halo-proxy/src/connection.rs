@@ -339,12 +339,7 @@ pub(crate) async fn serve(
     shutdown: watch::Receiver<u8>,
 ) {
     let _ = stream.set_nodelay(true);
-    // A listener on a specific address accepts on exactly that address: no getsockname needed.
-    let local = if listen.ip().is_unspecified() {
-        stream.local_addr().unwrap_or(listen)
-    } else {
-        listen
-    };
+    let local = local_addr(&stream, listen);
     let runtime = shared.runtime.load_full();
     let track = Arc::new(ConnTrack::new(shared.counters.clone(), serial));
     let info = Arc::new(ConnInfo {
@@ -356,6 +351,16 @@ pub(crate) async fn serve(
         tls: None,
     });
     serve_loop(stream, track, info, shared, shutdown, true).await;
+}
+
+/// The address a connection was accepted on. A listener on a specific address accepts on
+/// exactly that address: no getsockname needed.
+pub(crate) fn local_addr(stream: &TcpStream, listen: SocketAddr) -> SocketAddr {
+    if listen.ip().is_unspecified() {
+        stream.local_addr().unwrap_or(listen)
+    } else {
+        listen
+    }
 }
 
 /// Serves a connection that comes back from the idle lot with bytes (or a close) to read.

@@ -95,15 +95,20 @@ fn compile_regex(
         pattern.to_owned()
     };
     let regex = Regex::new(&text).map_err(|e| format!("regex {pattern:?}: {e}"))?;
-    let names = regex
+    let names = named_groups(&regex, user);
+    Ok((regex, names))
+}
+
+/// The named groups of `regex` with their indices in the user variable table.
+fn named_groups(regex: &Regex, user: &[String]) -> Vec<(String, usize)> {
+    regex
         .capture_names()
         .flatten()
         .filter_map(|n| {
             let lower = n.to_ascii_lowercase();
             user.iter().position(|u| *u == lower).map(|i| (lower, i))
         })
-        .collect();
-    Ok((regex, names))
+        .collect()
 }
 
 /// Compiles `ops` against the configuration's user variable table.
@@ -212,15 +217,7 @@ impl RewriteState {
     /// Takes the captures of a regex location's match.
     pub fn capture_location(&mut self, regex: &Regex, uri: &str, user: &[String]) {
         if let Some(caps) = regex.captures(uri) {
-            let names: Vec<(String, usize)> = regex
-                .capture_names()
-                .flatten()
-                .filter_map(|n| {
-                    let lower = n.to_ascii_lowercase();
-                    user.iter().position(|u| *u == lower).map(|i| (lower, i))
-                })
-                .collect();
-            self.capture(&caps, &names);
+            self.capture(&caps, &named_groups(regex, user));
         }
     }
 }

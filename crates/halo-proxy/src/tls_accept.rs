@@ -103,11 +103,7 @@ pub(crate) async fn serve(
     shutdown: watch::Receiver<u8>,
 ) {
     let _ = stream.set_nodelay(true);
-    let local = if listen.ip().is_unspecified() {
-        stream.local_addr().unwrap_or(listen)
-    } else {
-        listen
-    };
+    let local = crate::connection::local_addr(&stream, listen);
     let runtime = shared.runtime.load_full();
     let track = Arc::new(ConnTrack::new(shared.counters.clone(), serial));
     let Some(listener) = runtime.tls.get(&listen).cloned() else {

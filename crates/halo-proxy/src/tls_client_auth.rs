@@ -20,7 +20,7 @@ use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, UnixTime};
 #[derive(Debug)]
 struct AskAndRecord {
     hints: Vec<DistinguishedName>,
-    provider: Arc<CryptoProvider>,
+    proof: crate::tls_signature::KeyProof,
 }
 
 impl ClientCertVerifier for AskAndRecord {
@@ -47,13 +47,7 @@ impl ClientCertVerifier for AskAndRecord {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        crate::tls_signature::verify(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-            false,
-        )
+        self.proof.tls12(message, cert, dss)
     }
     fn verify_tls13_signature(
         &self,
@@ -61,18 +55,10 @@ impl ClientCertVerifier for AskAndRecord {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        crate::tls_signature::verify(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-            true,
-        )
+        self.proof.tls13(message, cert, dss)
     }
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
+        self.proof.schemes()
     }
 }
 
@@ -112,7 +98,7 @@ pub(crate) fn verifier(
     }
     Ok(Arc::new(AskAndRecord {
         hints,
-        provider: provider.clone(),
+        proof: crate::tls_signature::KeyProof(provider.clone()),
     }))
 }
 

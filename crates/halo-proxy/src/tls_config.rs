@@ -369,16 +369,8 @@ pub(crate) fn build_server_tls(
         });
     }
     let client_auth = crate::tls_client_auth::client_auth(tls, &provider).map_err(|e| vec![e])?;
-    let versions: Vec<&'static rustls::SupportedProtocolVersion> = tls
-        .protocols
-        .iter()
-        .map(|v| match v {
-            TlsVersion::Tls12 => &rustls::version::TLS12,
-            TlsVersion::Tls13 => &rustls::version::TLS13,
-        })
-        .collect();
     let builder = ServerConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(&versions)
+        .with_protocol_versions(&crate::tls_signature::versions(&tls.protocols))
         .map_err(|e| vec![format!("TLS settings: {e}")])?;
     let verifier = crate::tls_client_auth::verifier(tls, &provider).map_err(|e| vec![e])?;
     let mut config = builder

@@ -7,10 +7,66 @@
 //! holds the key: when webpki cannot read the certificate, its public key is read with
 //! x509-parser and checked with the same signature algorithms rustls uses.
 
+use std::sync::Arc;
+
+use halo_config::http::TlsVersion;
 use rustls::client::danger::HandshakeSignatureValid;
-use rustls::crypto::WebPkiSupportedAlgorithms;
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 use rustls_pki_types::CertificateDer;
+
+/// rustls's versions for `ssl_protocols` / `proxy_ssl_protocols`.
+pub(crate) fn versions(protocols: &[TlsVersion]) -> Vec<&'static rustls::SupportedProtocolVersion> {
+    protocols
+        .iter()
+        .map(|v| match v {
+            TlsVersion::Tls12 => &rustls::version::TLS12,
+            TlsVersion::Tls13 => &rustls::version::TLS13,
+        })
+        .collect()
+}
+
+/// The handshake-signature half of a certificate verifier that takes any certificate (the
+/// client-certificate judge after the handshake, `proxy_ssl_verify off`): the peer must still
+/// prove it holds the key.
+#[derive(Debug)]
+pub(crate) struct KeyProof(pub Arc<CryptoProvider>);
+
+impl KeyProof {
+    pub fn tls12(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+            false,
+        )
+    }
+
+    pub fn tls13(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+            true,
+        )
+    }
+
+    pub fn schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
 
 /// Schemes TLS 1.3 allows (RFC 8446 §4.2.3: no PKCS#1 v1.5, no SHA-1).
 fn allowed_in_tls13(scheme: SignatureScheme) -> bool {

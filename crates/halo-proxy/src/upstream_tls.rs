@@ -12,9 +12,8 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::BytesMut;
-use halo_config::http::{TlsVersion, UpstreamTls};
+use halo_config::http::UpstreamTls;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::CryptoProvider;
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
@@ -34,7 +33,7 @@ pub(crate) struct UpstreamTlsRt {
 
 /// `proxy_ssl_verify off`: any certificate is taken; the handshake signature must still verify.
 #[derive(Debug)]
-struct AcceptAnyCertificate(Arc<CryptoProvider>);
+struct AcceptAnyCertificate(crate::tls_signature::KeyProof);
 
 impl ServerCertVerifier for AcceptAnyCertificate {
     fn verify_server_cert(
@@ -53,13 +52,7 @@ impl ServerCertVerifier for AcceptAnyCertificate {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        crate::tls_signature::verify(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-            false,
-        )
+        self.0.tls12(message, cert, dss)
     }
     fn verify_tls13_signature(
         &self,
@@ -67,16 +60,10 @@ impl ServerCertVerifier for AcceptAnyCertificate {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        crate::tls_signature::verify(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-            true,
-        )
+        self.0.tls13(message, cert, dss)
     }
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
+        self.0.schemes()
     }
 }
 
@@ -84,16 +71,8 @@ impl UpstreamTlsRt {
     /// Compiles a location's `proxy_ssl_*`; `host` is the proxy_pass host (port removed).
     pub fn build(tls: &UpstreamTls, host: &str, h2: bool) -> Result<UpstreamTlsRt, String> {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let versions: Vec<&'static rustls::SupportedProtocolVersion> = tls
-            .protocols
-            .iter()
-            .map(|v| match v {
-                TlsVersion::Tls12 => &rustls::version::TLS12,
-                TlsVersion::Tls13 => &rustls::version::TLS13,
-            })
-            .collect();
         let builder = ClientConfig::builder_with_provider(provider.clone())
-            .with_protocol_versions(&versions)
+            .with_protocol_versions(&crate::tls_signature::versions(&tls.protocols))
             .map_err(|e| format!("proxy_ssl settings: {e}"))?;
         let builder = if tls.verify {
             let path = tls.trusted_certificate.as_deref().unwrap_or("");
@@ -113,7 +92,9 @@ impl UpstreamTlsRt {
         } else {
             builder
                 .dangerous()
-                .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider.clone())))
+                .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(
+                    crate::tls_signature::KeyProof(provider.clone()),
+                )))
         };
         let mut config = match &tls.certificate {
             Some(pair) => {

@@ -388,48 +388,11 @@ async fn request_and_response_bodies_stream_through() {
 
 #[tokio::test]
 async fn websocket_upgrade_is_tunnelled() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 4096];
-                let n = s.read(&mut buf).await.unwrap();
-                let head = String::from_utf8_lossy(&buf[..n]).to_lowercase();
-                assert!(head.contains("upgrade: websocket"), "{head}");
-                assert!(head.contains("connection: upgrade"), "{head}");
-                s.write_all(b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n").await.unwrap();
-                loop {
-                    let n = s.read(&mut buf).await.unwrap_or(0);
-                    if n == 0 {
-                        break;
-                    }
-                    s.write_all(&buf[..n]).await.unwrap();
-                }
-            });
-        }
-    });
+    let addr = upgrade_echo_backend().await;
     let listen = free_addr();
     let _proxy = start(&one_upstream(listen, &[addr], "", "")).await;
     let mut s = TcpStream::connect(listen).await.unwrap();
-    s.write_all(
-        b"GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
-    )
-    .await
-    .unwrap();
-    let mut buf = vec![0u8; 4096];
-    let n = tokio::time::timeout(Duration::from_secs(3), s.read(&mut buf))
-        .await
-        .unwrap()
-        .unwrap();
-    let head = String::from_utf8_lossy(&buf[..n]).to_string();
-    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
-    s.write_all(b"ping").await.unwrap();
-    let n = tokio::time::timeout(Duration::from_secs(3), s.read(&mut buf))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(&buf[..n], b"ping");
+    expect_upgrade_echo(&mut s, "localhost", b"ping").await;
 }
 
 #[tokio::test]

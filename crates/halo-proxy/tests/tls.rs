@@ -478,28 +478,7 @@ async fn proxy_ssl_certificate_authenticates_halo_to_the_upstream() {
 
 #[tokio::test]
 async fn websocket_upgrades_work_over_tls() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    // A plain backend that answers 101 and echoes.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let backend = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 4096];
-                let n = s.read(&mut buf).await.unwrap_or(0);
-                let head = String::from_utf8_lossy(&buf[..n]).to_lowercase();
-                if !head.contains("upgrade: websocket") {
-                    return;
-                }
-                s.write_all(b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n").await.unwrap();
-                while let Ok(n) = s.read(&mut buf).await {
-                    if n == 0 || s.write_all(&buf[..n]).await.is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-    });
+    let backend = upgrade_echo_backend().await;
     let dir = tempdir("wss");
     let ca = TestCa::new(&dir, "ca");
     let leaf = ca.leaf(&dir, "a", &["a.test"]);
@@ -516,40 +495,33 @@ locations = [{{ path = "/", action = {{ type = "proxy", pass = "http://{backend}
     );
     let _proxy = start(&text).await;
 
-    let mut roots = rustls::RootCertStore::empty();
-    let pem = std::fs::read(&ca.cert).unwrap();
-    let ca_der: rustls_pki_types::CertificateDer<'static> =
-        rustls_pki_types::pem::PemObject::from_pem_slice(&pem).unwrap();
-    roots.add(ca_der).unwrap();
-    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-        rustls::crypto::aws_lc_rs::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let connector =
+        tokio_rustls::TlsConnector::from(rustls_client(&ca.cert, rustls::DEFAULT_VERSIONS));
     let tcp = tokio::net::TcpStream::connect(listen).await.unwrap();
     let name = rustls_pki_types::ServerName::try_from("a.test").unwrap();
     let mut s = connector.connect(name, tcp).await.unwrap();
-    s.write_all(
-        b"GET /ws HTTP/1.1\r\nHost: a.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+    expect_upgrade_echo(&mut s, "a.test", b"ping over tls").await;
+}
+
+/// A rustls client trusting only `ca`, speaking `versions`.
+fn rustls_client(
+    ca: &Path,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> std::sync::Arc<rustls::ClientConfig> {
+    let pem = std::fs::read(ca).unwrap();
+    let ca_der: rustls_pki_types::CertificateDer<'static> =
+        rustls_pki_types::pem::PemObject::from_pem_slice(&pem).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca_der).unwrap();
+    std::sync::Arc::new(
+        rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_protocol_versions(versions)
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth(),
     )
-    .await
-    .unwrap();
-    let mut buf = vec![0u8; 4096];
-    let n = tokio::time::timeout(Duration::from_secs(3), s.read(&mut buf))
-        .await
-        .unwrap()
-        .unwrap();
-    let head = String::from_utf8_lossy(&buf[..n]).to_string();
-    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
-    s.write_all(b"ping over tls").await.unwrap();
-    let n = tokio::time::timeout(Duration::from_secs(3), s.read(&mut buf))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(&buf[..n], b"ping over tls");
 }
 
 /// `openssl x509 -req` without extensions makes X.509 v1 certificates (nginx's own tests use
@@ -641,22 +613,9 @@ locations = [{{ path = "/", action = {{ type = "return", code = 200, text = "$ss
         a.key.display()
     );
     let proxy = start(&text).await;
-    let pem = std::fs::read(&ca.cert).unwrap();
-    let ca_der: rustls_pki_types::CertificateDer<'static> =
-        rustls_pki_types::pem::PemObject::from_pem_slice(&pem).unwrap();
     for version in [&rustls::version::TLS13, &rustls::version::TLS12] {
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(ca_der.clone()).unwrap();
         // One client configuration = one session store, as a browser keeps.
-        let config = std::sync::Arc::new(
-            rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-                rustls::crypto::aws_lc_rs::default_provider(),
-            ))
-            .with_protocol_versions(&[version])
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth(),
-        );
+        let config = rustls_client(&ca.cert, &[version]);
         let mut bodies = Vec::new();
         for _ in 0..2 {
             let connector = tokio_rustls::TlsConnector::from(config.clone());
