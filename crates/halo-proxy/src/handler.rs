@@ -726,6 +726,14 @@ fn return_response(
     rendered: Option<String>,
 ) -> Result<Response<ResponseBody>, StatusCode> {
     let status = StatusCode::from_u16(code).map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
+    if code == 444 {
+        // Closed without a response by halo's HTTP/1.1 writer; hyper-served connections get
+        // the status with `Connection: close`.
+        let mut response = Response::new(ResponseBody::empty());
+        *response.status_mut() = status;
+        close_connection(&mut response);
+        return Ok(response);
+    }
     if matches!(code, 301 | 302 | 303 | 307 | 308) {
         let mut response = error_response(status);
         if let Some(target) = rendered.and_then(|t| HeaderValue::from_str(&t).ok()) {

@@ -331,6 +331,10 @@ pub(crate) async fn write_response(
     close: bool,
     send_timeout: Duration,
 ) -> io::Result<bool> {
+    if response.status().as_u16() == 444 {
+        // nginx's `return 444`: close the connection without a response.
+        return Ok(false);
+    }
     let mut out = Outbox {
         head: Vec::with_capacity(512),
         frames: Vec::new(),

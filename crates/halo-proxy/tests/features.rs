@@ -663,3 +663,21 @@ action = {{ type = "return", code = 200, text = "big" }}
         StatusCode::PAYLOAD_TOO_LARGE
     );
 }
+
+/// nginx's `return 444` closes the connection without a response.
+#[tokio::test]
+async fn return_444_closes_without_a_response() {
+    let listen = free_addr();
+    let text = format!(
+        r#"
+[[servers]]
+listen = [{{ addr = "{listen}" }}]
+[[servers.locations]]
+path = "/"
+action = {{ type = "return", code = 444 }}
+"#
+    );
+    let _proxy = start(&text).await;
+    let reply = raw(listen, b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n").await;
+    assert_eq!(reply, "", "nothing is sent");
+}

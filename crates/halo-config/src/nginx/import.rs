@@ -2034,7 +2034,13 @@ impl Importer<'_> {
 /// there (it takes it from the `http` block only, or not at all); `None` for any other directive.
 fn ignored_in_server_or_location(name: &str) -> Option<String> {
     match name {
-        "keepalive_timeout" | "client_body_timeout" | "send_timeout" => Some(format!(
+        "keepalive_timeout"
+        | "keepalive_requests"
+        | "client_body_timeout"
+        | "send_timeout"
+        | "client_header_timeout"
+        | "large_client_header_buffers"
+        | "client_header_buffer_size" => Some(format!(
             "{name}: halo applies this per http block only; set it in http {{ }}; ignored here"
         )),
         "charset" | "source_charset" => Some(format!(

@@ -204,6 +204,14 @@ impl Importer<'_> {
         if !SERVER_LEVEL.contains(&name) {
             return false;
         }
+        if level == "location" && name == "http2_chunk_size" {
+            // nginx allows it per location; halo sizes DATA frames per server.
+            self.warn(
+                node,
+                "http2_chunk_size: halo applies this per server; ignored in a location",
+            );
+            return true;
+        }
         if level == "location" {
             self.err(
                 &node.pos,
