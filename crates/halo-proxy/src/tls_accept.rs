@@ -59,6 +59,9 @@ async fn refused(
 ) -> std::io::Result<bool> {
     let mut buf = vec![0u8; 16 * 1024 + 5];
     let mut seen = 0;
+    // Readiness stays set while the bytes are only peeked at: a client sending its hello in
+    // pieces is waited for with a growing pause, not a busy loop.
+    let mut pause = std::time::Duration::from_millis(1);
     loop {
         stream.readable().await?;
         let n = stream.peek(&mut buf).await?;
@@ -82,7 +85,8 @@ async fn refused(
             // Not a whole ClientHello yet: wait for more (bounded by the handshake timeout).
             Ok(None) if n < buf.len() => {
                 if n == seen {
-                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(std::time::Duration::from_millis(50));
                 }
                 seen = n;
             }
