@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-pub use crate::rewrite::{Condition, FileTest, RewriteFlag, RewriteOp};
+pub use crate::rewrite::{Condition, FileTest, MapConfig, MapEntry, RewriteFlag, RewriteOp};
 pub use crate::tls::{
     CertificatePair, Http2Settings, ServerTls, SessionCache, TlsVersion, UpstreamTls, VerifyClient,
 };
@@ -86,6 +86,9 @@ pub struct HttpConfig {
     /// File extension (without dot, lower case) -> MIME type (nginx `types { }` / `include mime.types`).
     /// Empty = halo's built-in table of common types.
     pub mime_types: BTreeMap<String, String>,
+    /// Variables defined by `map` blocks.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub maps: Vec<MapConfig>,
     /// MIME type for files whose extension is not in `mime_types` (nginx `default_type`, text/plain).
     pub default_type: String,
 }
@@ -112,6 +115,7 @@ impl Default for HttpConfig {
             upstreams: Vec::new(),
             servers: Vec::new(),
             mime_types: BTreeMap::new(),
+            maps: Vec::new(),
             default_type: "text/plain".to_owned(),
         }
     }

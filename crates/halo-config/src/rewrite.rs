@@ -125,3 +125,33 @@ pub enum FileTest {
     /// `-x`: an executable file.
     Executable,
 }
+
+/// `map SOURCE $VARIABLE { ... }` (nginx's map module): the variable's value is looked up from
+/// the source's, when a request first uses it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MapConfig {
+    /// The text looked up, with variables (e.g. `$http_upgrade`).
+    pub source: String,
+    /// The variable defined, without `$`.
+    pub variable: String,
+    /// Value when nothing matches (`default`; empty when absent).
+    #[serde(default)]
+    pub default: String,
+    /// `hostnames`: keys may be `*.example.com`, `.example.com` or `www.example.*`.
+    #[serde(default)]
+    pub hostnames: bool,
+    /// Entries in configuration order: exact keys win over regexes, regexes are tried in order.
+    #[serde(default)]
+    pub entries: Vec<MapEntry>,
+}
+
+/// One `KEY VALUE;` of a map. A key starting with `~` is a regex (`~*`: case-insensitive).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MapEntry {
+    /// The key as written.
+    pub key: String,
+    /// The value, with variables.
+    pub value: String,
+}

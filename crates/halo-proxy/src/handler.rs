@@ -41,6 +41,8 @@ pub(crate) struct RequestCtx<'a> {
     pub loc_regex: Option<&'a regex::Regex>,
     /// What the upstream tries gave (`$upstream_*`), once the request was passed.
     pub upstream: Option<&'a UpstreamReport>,
+    /// The `map`s of the configuration, by user variable index.
+    pub maps: &'a [Option<std::sync::Arc<crate::rewrite::MapRt>>],
 }
 
 impl RequestCtx<'_> {
@@ -91,6 +93,8 @@ impl VarSource for RequestCtx<'_> {
             Var::User(index) => {
                 if let Some(Some(value)) = self.rw.and_then(|rw| rw.vars.get(*index)) {
                     out.push_str(value);
+                } else if let Some(Some(map)) = self.maps.get(*index) {
+                    map.write(self, out);
                 }
             }
             Var::Capture(n) => match self.rw.filter(|rw| !rw.captures.is_empty()) {
@@ -397,6 +401,7 @@ pub(crate) async fn handle(
             rw: None,
             loc_regex: None,
             upstream: None,
+            maps: &rt.maps,
         };
         let (found, answer) = rewrite_phases(rt, &base, &mut rw);
         early = answer;
@@ -424,6 +429,7 @@ pub(crate) async fn handle(
         rw: server.rewrites.then_some(&rw),
         loc_regex: found.and_then(|m| server.table.regex(m.index)),
         upstream: None,
+        maps: &rt.maps,
     };
 
     let mut response = match head_check {

@@ -407,3 +407,107 @@ fn test(cond: &CondRt, base: &RequestCtx<'_>, state: &mut RewriteState) -> bool 
         }
     }
 }
+
+/// A compiled `map`.
+#[derive(Debug)]
+pub(crate) struct MapRt {
+    source: Template,
+    exact: std::collections::HashMap<String, Template>,
+    /// `hostnames` keys: (suffix like `.example.com` or prefix like `www.example.`, is a
+    /// suffix, value), longest first.
+    wildcards: Vec<(String, bool, Template)>,
+    regexes: Vec<(Regex, Template)>,
+    default: Template,
+}
+
+impl MapRt {
+    pub fn compile(map: &halo_config::http::MapConfig, user: &[String]) -> Result<MapRt, String> {
+        let template = |text: &str| Template::parse_with(text, user);
+        let mut compiled = MapRt {
+            source: template(&map.source)?,
+            exact: std::collections::HashMap::new(),
+            wildcards: Vec::new(),
+            regexes: Vec::new(),
+            default: template(&map.default)?,
+        };
+        for entry in &map.entries {
+            let value = template(&entry.value)?;
+            if let Some(pattern) = entry.key.strip_prefix('~') {
+                let (pattern, insensitive) = match pattern.strip_prefix('*') {
+                    Some(p) => (p, true),
+                    None => (pattern, false),
+                };
+                let (regex, _) = compile_regex(pattern, insensitive, user)
+                    .map_err(|e| format!("map ${}: {e}", map.variable))?;
+                compiled.regexes.push((regex, value));
+            } else if map.hostnames && (entry.key.starts_with("*.") || entry.key.starts_with('.')) {
+                let suffix = entry.key.trim_start_matches('*').to_ascii_lowercase();
+                if entry.key.starts_with('.') {
+                    compiled
+                        .exact
+                        .entry(suffix[1..].to_owned())
+                        .or_insert_with(|| value.clone());
+                }
+                compiled.wildcards.push((suffix, true, value));
+            } else if map.hostnames && entry.key.ends_with(".*") {
+                let prefix = entry.key.trim_end_matches('*').to_ascii_lowercase();
+                compiled.wildcards.push((prefix, false, value));
+            } else {
+                let key = if map.hostnames {
+                    entry.key.to_ascii_lowercase()
+                } else {
+                    entry.key.clone()
+                };
+                compiled.exact.entry(key).or_insert(value);
+            }
+        }
+        compiled
+            .wildcards
+            .sort_by_key(|(s, _, _)| std::cmp::Reverse(s.len()));
+        Ok(compiled)
+    }
+
+    /// Appends the value for the request `ctx` describes: an exact key, then (with
+    /// `hostnames`) the longest wildcard, then the first matching regex, else the default.
+    pub fn write(&self, ctx: &RequestCtx<'_>, out: &mut String) {
+        thread_local! {
+            static DEPTH: std::cell::Cell<u8> = const { std::cell::Cell::new(0) };
+        }
+        // Maps whose values name each other must not recurse forever.
+        if DEPTH.with(|d| d.get()) > 8 {
+            return;
+        }
+        DEPTH.with(|d| d.set(d.get() + 1));
+        let key = self.source.render(ctx);
+        let lookup = if self.wildcards.is_empty() {
+            key.clone()
+        } else {
+            key.to_ascii_lowercase()
+        };
+        let value = self
+            .exact
+            .get(&lookup)
+            .or_else(|| {
+                self.wildcards
+                    .iter()
+                    .find(|(part, suffix, _)| {
+                        lookup.len() > part.len()
+                            && if *suffix {
+                                lookup.ends_with(part.as_str())
+                            } else {
+                                lookup.starts_with(part.as_str())
+                            }
+                    })
+                    .map(|(_, _, v)| v)
+            })
+            .or_else(|| {
+                self.regexes
+                    .iter()
+                    .find(|(regex, _)| regex.is_match(&key))
+                    .map(|(_, v)| v)
+            })
+            .unwrap_or(&self.default);
+        value.render_into(ctx, out);
+        DEPTH.with(|d| d.set(d.get() - 1));
+    }
+}

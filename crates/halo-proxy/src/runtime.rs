@@ -237,8 +237,11 @@ pub(crate) struct Runtime {
     pub h2c: HashMap<SocketAddr, halo_config::http::Http2Settings>,
     /// Session ticket keys, kept across reloads.
     pub ticketers: Arc<crate::tls_config::Ticketers>,
-    /// Names made by `set` and named regex captures (lower case), indexed by `Var::User`.
+    /// Names made by `set`, `map` and named regex captures (lower case), indexed by
+    /// `Var::User`.
     pub user_vars: Vec<String>,
+    /// The `map` defining each of `user_vars`, if one does.
+    pub maps: Vec<Option<Arc<crate::rewrite::MapRt>>>,
     pools: Arc<Pools>,
 }
 
@@ -344,9 +347,23 @@ impl Runtime {
             h2c: HashMap::new(),
             ticketers: old.map(|o| o.ticketers.clone()).unwrap_or_default(),
             user_vars: user_var_names(&cfg),
+            maps: Vec::new(),
             pools: pools.clone(),
         };
 
+        let mut maps: Vec<Option<Arc<crate::rewrite::MapRt>>> = vec![None; runtime.user_vars.len()];
+        for map in &cfg.maps {
+            let name = map.variable.to_ascii_lowercase();
+            match crate::rewrite::MapRt::compile(map, &runtime.user_vars) {
+                Ok(compiled) => {
+                    if let Some(i) = runtime.user_vars.iter().position(|u| *u == name) {
+                        maps[i] = Some(Arc::new(compiled));
+                    }
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+        runtime.maps = maps;
         let http_logs = match open_logs(&cfg, &cfg.access_log, logs, &runtime.user_vars) {
             Ok(sinks) => sinks,
             Err(e) => {
@@ -858,6 +875,12 @@ fn open_logs(
 /// The names `set` and named captures define anywhere in `cfg` (their `Var::User` indices).
 fn user_var_names(cfg: &HttpConfig) -> Vec<String> {
     let mut names = Vec::new();
+    for map in &cfg.maps {
+        let name = map.variable.to_ascii_lowercase();
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
     for server in &cfg.servers {
         crate::rewrite::collect_names(&server.rewrite, &mut names);
         for loc in &server.locations {

@@ -1,4 +1,4 @@
-//! The rewrite module against Debian's nginx: one nginx.conf, served by nginx and by halo in
+//! The rewrite and map modules against Debian's nginx: one nginx.conf, served by nginx and by halo in
 //! the same test, the same requests to both; status, Location path and body must agree.
 #![allow(clippy::unwrap_used)]
 
@@ -16,6 +16,9 @@ events {}
 http {
     root DIR/html;
     access_log off;
+    map $http_upgrade $connection_upgrade { default upgrade; '' close; }
+    map $arg_v $mapped { default "d"; ~^a "starts-a"; ~*^Z "z-any-case"; b "exact-b"; }
+    map $mapped $chained { default "other"; exact-b "chained-b"; }
     server {
         listen 127.0.0.1:PORT;
         server_name localhost;
@@ -56,6 +59,9 @@ http {
         location = /empty {
             if ($http_x_flag) { return 200 "flag=$http_x_flag"; }
             return 200 "no flag";
+        }
+        location /map/ {
+            return 200 "$connection_upgrade $mapped $chained";
         }
         location /neq/ {
             if ($arg_a != "1") { return 403; }
@@ -155,6 +161,11 @@ fn rewrite_module_answers_like_nginx() {
         ("GET", "/empty", ""),
         ("GET", "/empty", "X-Flag: on\r\n"),
         ("GET", "/empty", "X-Flag: 0\r\n"),
+        ("GET", "/map/", ""),
+        ("GET", "/map/?v=b", "Upgrade: websocket\r\n"),
+        ("GET", "/map/?v=abc", ""),
+        ("GET", "/map/?v=zZ", ""),
+        ("GET", "/map/?v=ba", ""),
         ("GET", "/neq/?a=1", ""),
         ("GET", "/neq/?a=2", ""),
     ];

@@ -1002,8 +1002,9 @@ impl Importer<'_> {
                     }
                 }
                 "map" => {
-                    let target = child.args.get(1).map_or("?", |a| a.text.as_str());
-                    self.warn(child, format!("map: halo's HTTP model has no map; {target} will be empty wherever it is used"));
+                    if let Some(map) = self.map(child) {
+                        http.maps.push(map);
+                    }
                 }
                 "location" => self.err(
                     &child.pos,

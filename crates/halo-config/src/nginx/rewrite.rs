@@ -227,3 +227,69 @@ impl Importer<'_> {
         })
     }
 }
+
+impl Importer<'_> {
+    /// `map SOURCE $VARIABLE { [default V;] [hostnames;] [volatile;] KEY VALUE; ... }`.
+    pub(super) fn map(&mut self, node: &Node) -> Option<crate::rewrite::MapConfig> {
+        let [source, variable] = node.args.as_slice() else {
+            self.err(
+                &node.pos,
+                "invalid number of arguments in \"map\" directive",
+                Some("map SOURCE $VARIABLE { ... }"),
+            );
+            return None;
+        };
+        let Some(name) = variable.text.strip_prefix('$').filter(|n| !n.is_empty()) else {
+            self.err(
+                &variable.pos,
+                format!("invalid variable name \"{}\"", variable.text),
+                Some("$name"),
+            );
+            return None;
+        };
+        let Some(block) = &node.block else {
+            self.err(
+                &node.pos,
+                "directive \"map\" has no opening \"{\"",
+                Some("{"),
+            );
+            return None;
+        };
+        let mut map = crate::rewrite::MapConfig {
+            source: source.text.clone(),
+            variable: name.to_owned(),
+            default: String::new(),
+            hostnames: false,
+            entries: Vec::new(),
+        };
+        for entry in block {
+            match (entry.name.as_str(), entry.args.as_slice()) {
+                ("hostnames", []) => map.hostnames = true,
+                // halo evaluates a map once per request anyway, like nginx without caching.
+                ("volatile", []) => {}
+                ("default", [value]) => map.default = value.text.clone(),
+                ("include", [_]) => {
+                    self.err(
+                        &entry.pos,
+                        "\"include\" inside \"map\" is not supported by halo",
+                        Some("the entries written in the block"),
+                    );
+                }
+                (key, [value]) => {
+                    // `\\` escapes a key that would be a keyword.
+                    let key = key.strip_prefix('\\').unwrap_or(key);
+                    map.entries.push(crate::rewrite::MapEntry {
+                        key: key.to_owned(),
+                        value: value.text.clone(),
+                    });
+                }
+                _ => self.err(
+                    &entry.pos,
+                    "invalid number of arguments in \"map\" entry",
+                    Some("KEY VALUE;"),
+                ),
+            }
+        }
+        Some(map)
+    }
+}

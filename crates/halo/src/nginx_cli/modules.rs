@@ -40,8 +40,7 @@ pub const MODULES: &[Module] = &[
     // Built by default in nginx.
     m("http_proxy_module", true, true),
     m("http_auth_basic_module", true, true),
-    // `map` is read but its variables stay empty: not implemented.
-    m("http_map_module", true, false),
+    m("http_map_module", true, true),
     m("http_limit_conn_module", true, true),
     m("http_limit_req_module", true, true),
     m("http_upstream_hash_module", true, true),
