@@ -87,6 +87,12 @@ fn demo_live_view_stops_cleanly_on_ctrl_c() {
     });
     let (text, mut stdout) = reader.join().unwrap();
     assert!(text.matches("VIP held by lb1").count() >= 2, "{text}");
+    // The live view serves HTTPS and HTTP/2 through the VIP with a certificate made at start,
+    // checked by a TLS client in the client namespace that trusts only that certificate.
+    assert!(
+        text.contains("HTTPS: https://198.18.2.242/ answered over TLSv1.3 by web"),
+        "{text}"
+    );
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(pid as i32),
         nix::sys::signal::Signal::SIGINT,

@@ -35,7 +35,10 @@ pub fn demo(tour: bool) -> anyhow::Result<()> {
     println!("  lb1 198.18.2.228 and lb2 198.18.2.229 run halo on the seed's nginx.conf + keepalived.conf,");
     println!("  web1 198.18.2.226 and web2 198.18.2.227 run halo as small web servers,");
     println!("  the client sends requests to the VIP {VIP}.");
-    let topo = Topology::build().context("building the demo topology")?;
+    // The live view serves HTTPS too. The tour runs the seed's five tests on the seed's own
+    // files: with the extra HTTPS server block its preemption step (4) saw a reset request in
+    // about 1 of 7 runs, against none in 24 without it (cause not found yet; see the notes).
+    let topo = Topology::build(!tour).context("building the demo topology")?;
     let result = if tour { tour::run(&topo) } else { live(&topo) };
     drop(topo);
     println!("Removed every namespace and process the demo made.");
@@ -44,12 +47,15 @@ pub fn demo(tour: bool) -> anyhow::Result<()> {
 
 /// Fetches a page through the VIP over HTTPS and says so; `true` when it worked.
 fn show_https(topo: &Topology, vip: IpAddr) -> bool {
-    match https::fetch(topo.lan_host("client").name(), vip, &topo.https) {
+    let Some(cert) = &topo.https else {
+        return false;
+    };
+    match https::fetch(topo.lan_host("client").name(), vip, cert) {
         Ok((protocol, web)) => {
             println!(
                 "HTTPS: https://{vip}/ answered over {protocol} by {web} (HTTP/2 offered by ALPN); the\n  \
                  balancers use a self-signed certificate made at start: {}",
-                topo.https.cert_file.display()
+                cert.cert_file.display()
             );
             true
         }

@@ -153,8 +153,8 @@ pub struct Topology {
     pub dir: PathBuf,
     /// Keep `dir` (the logs) when dropped: set when the tour fails, so that its message can point at them.
     pub keep_logs: std::cell::Cell<bool>,
-    /// The certificate made at start for the balancers' HTTPS server on port 443.
-    pub https: super::https::DemoCertificate,
+    /// The certificate made at start for the balancers' HTTPS server on port 443 (live view).
+    pub https: Option<super::https::DemoCertificate>,
 }
 
 impl Drop for Topology {
@@ -181,7 +181,8 @@ impl Topology {
     }
 
     /// Builds the namespaces, writes the configuration files and starts every halo.
-    pub fn build() -> anyhow::Result<Topology> {
+    /// `https`: add a TLS + HTTP/2 server block on port 443 to the balancers.
+    pub fn build(https: bool) -> anyhow::Result<Topology> {
         let halo = std::env::current_exe().context("finding the halo binary")?;
         let dir = std::env::temp_dir().join(format!("halo-demo-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -215,7 +216,11 @@ impl Topology {
         write(&dir.join("nginx/nginx.conf"), SEED_NGINX)?;
         write(&dir.join("nginx/conf.d/myhost.conf"), &rewrite(SEED_MYHOST))?;
         write(&dir.join("nginx/conf.d/xuad.conf"), SEED_XUAD)?;
-        let https = super::https::prepare(&dir, VIP)?;
+        let https = if https {
+            Some(super::https::prepare(&dir, VIP)?)
+        } else {
+            None
+        };
         write(
             &dir.join("nginx/html/404.html"),
             "<html><body><h1>Sorry, the site is not available</h1></body></html>\n",
