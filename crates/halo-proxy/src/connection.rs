@@ -335,12 +335,12 @@ pub(crate) async fn serve(
     peer: SocketAddr,
     listen: SocketAddr,
     shared: Arc<Shared>,
+    runtime: Arc<Runtime>,
     serial: u64,
     shutdown: watch::Receiver<u8>,
 ) {
     let _ = stream.set_nodelay(true);
     let local = local_addr(&stream, listen);
-    let runtime = shared.runtime.load_full();
     let track = Arc::new(ConnTrack::new(shared.counters.clone(), serial));
     let info = Arc::new(ConnInfo {
         peer,
@@ -860,7 +860,7 @@ fn nonzero(d: Duration) -> Duration {
 
 #[cfg(test)]
 mod tests {
-    fn future_size<A, B, C, D, E, G, F: Fn(A, B, C, D, E, G) -> Fut, Fut>(_: &F) -> usize {
+    fn future_size<A, B, C, D, E, G, H, F: Fn(A, B, C, D, E, G, H) -> Fut, Fut>(_: &F) -> usize {
         std::mem::size_of::<Fut>()
     }
 

@@ -255,7 +255,8 @@ struct Routed<'a> {
 }
 
 /// Checks nginx applies before any location runs (`ngx_http_process_request_headers`).
-fn check_head(parts: &http::request::Parts, rt: &Runtime) -> Result<(), StatusCode> {
+/// The head's own checks; `Ok` carries the declared Content-Length, if any.
+fn check_head(parts: &http::request::Parts, rt: &Runtime) -> Result<Option<u64>, StatusCode> {
     let target_len = parts.uri.path_and_query().map_or(0, |pq| pq.as_str().len());
     if target_len > rt.max_request_line {
         return Err(StatusCode::URI_TOO_LONG);
@@ -288,19 +289,17 @@ fn check_head(parts: &http::request::Parts, rt: &Runtime) -> Result<(), StatusCo
         None => {}
     }
     let mut lengths = parts.headers.get_all(header::CONTENT_LENGTH).iter();
-    if let Some(first) = lengths.next() {
-        let parsed = first
-            .to_str()
-            .ok()
-            .and_then(|v| v.trim().parse::<u64>().ok());
-        if parsed.is_none() {
-            return Err(StatusCode::BAD_REQUEST);
-        }
-        if lengths.any(|other| other != first) {
-            return Err(StatusCode::BAD_REQUEST);
-        }
+    let Some(first) = lengths.next() else {
+        return Ok(None);
+    };
+    let parsed = first
+        .to_str()
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if parsed.is_none() || lengths.any(|other| other != first) {
+        return Err(StatusCode::BAD_REQUEST);
     }
-    Ok(())
+    Ok(parsed)
 }
 
 /// `client_max_body_size` of the location (or the http level's), 0 = unlimited.
@@ -311,12 +310,7 @@ fn body_limit(rt: &Runtime, loc: Option<&LocationRt>) -> u64 {
 
 /// nginx checks Content-Length against the chosen location's `client_max_body_size` once the
 /// location is known (ngx_http_core_find_config_phase).
-fn check_body_size(parts: &http::request::Parts, limit: u64) -> Result<(), StatusCode> {
-    let declared = parts
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
+fn check_body_size(declared: Option<u64>, limit: u64) -> Result<(), StatusCode> {
     match declared {
         Some(length) if limit > 0 && length > limit => Err(StatusCode::PAYLOAD_TOO_LARGE),
         _ => Ok(()),
@@ -375,12 +369,12 @@ pub(crate) async fn handle(
     };
 
     let normalized = crate::uri::normalize_path(parts.uri.path());
-    let head_check = check_head(&parts, rt).and(
+    let head_check = check_head(&parts, rt).and_then(|declared| {
         normalized
             .as_ref()
-            .map(|_| ())
-            .map_err(|_| StatusCode::BAD_REQUEST),
-    );
+            .map(|_| declared)
+            .map_err(|_| StatusCode::BAD_REQUEST)
+    });
     let uri: Cow<'_, str> = normalized.clone().unwrap_or(Cow::Borrowed("/"));
     let has_body = body
         .as_ref()
@@ -416,8 +410,9 @@ pub(crate) async fn handle(
     report.enabled = routed
         .location
         .is_some_and(|(l, _)| !l.access_logs.is_empty() || l.headers_use_upstream);
-    let head_check = head_check
-        .and_then(|()| check_body_size(&parts, body_limit(rt, routed.location.map(|(l, _)| l))));
+    let head_check = head_check.and_then(|declared| {
+        check_body_size(declared, body_limit(rt, routed.location.map(|(l, _)| l)))
+    });
     let ctx = RequestCtx {
         info,
         parts: &parts,

@@ -432,7 +432,7 @@ impl Runtime {
                 if let Ok(names) = ServerNames::new(names(), default) {
                     runtime.tls.insert(
                         addr,
-                        Arc::new(crate::tls_config::TlsListener { names, servers }),
+                        Arc::new(crate::tls_config::TlsListener::new(names, servers)),
                     );
                 }
             } else if h2_addr || cfg.servers[default].http2.enabled {

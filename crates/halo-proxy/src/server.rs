@@ -302,7 +302,10 @@ fn spawn_accept(socket: TcpListener, listen: SocketAddr, shared: Arc<Shared>) ->
                 Ok((stream, peer)) => {
                     Counters::bump(&shared.counters.accepts);
                     let active = shared.counters.active.load(Ordering::Relaxed);
-                    let limit = shared.runtime.load().cfg.worker_connections as u64;
+                    // One load of the configuration serves the limit, the choice of protocol
+                    // and the connection itself.
+                    let runtime = shared.runtime.load_full();
+                    let limit = runtime.cfg.worker_connections as u64;
                     if active >= limit {
                         tracing::warn!(
                             limit,
@@ -314,12 +317,13 @@ fn spawn_accept(socket: TcpListener, listen: SocketAddr, shared: Arc<Shared>) ->
                     Counters::bump(&shared.counters.handled);
                     let serial = shared.serial.fetch_add(1, Ordering::Relaxed);
                     let shutdown = shared.shutdown.subscribe();
-                    if shared.runtime.load().tls.contains_key(&listen) {
+                    if runtime.tls.contains_key(&listen) {
                         tokio::spawn(crate::tls_accept::serve(
                             stream,
                             peer,
                             listen,
                             shared.clone(),
+                            runtime,
                             serial,
                             shutdown,
                         ));
@@ -330,6 +334,7 @@ fn spawn_accept(socket: TcpListener, listen: SocketAddr, shared: Arc<Shared>) ->
                         peer,
                         listen,
                         shared.clone(),
+                        runtime,
                         serial,
                         shutdown,
                     ));

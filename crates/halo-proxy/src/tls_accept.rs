@@ -103,18 +103,18 @@ pub(crate) async fn serve(
     peer: SocketAddr,
     listen: SocketAddr,
     shared: Arc<Shared>,
+    runtime: Arc<crate::runtime::Runtime>,
     serial: u64,
     shutdown: watch::Receiver<u8>,
 ) {
     let _ = stream.set_nodelay(true);
     let local = crate::connection::local_addr(&stream, listen);
-    let runtime = shared.runtime.load_full();
     let track = Arc::new(ConnTrack::new(shared.counters.clone(), serial));
     let Some(listener) = runtime.tls.get(&listen).cloned() else {
         return;
     };
     let handshake = async {
-        if listener.may_reject() && refused(&stream, &listener).await? {
+        if listener.may_reject && refused(&stream, &listener).await? {
             return Err(std::io::Error::other(
                 "handshake rejected (ssl_reject_handshake)",
             ));

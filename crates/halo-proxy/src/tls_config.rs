@@ -53,16 +53,21 @@ pub(crate) struct TlsListener {
     pub names: ServerNames,
     /// By server index.
     pub servers: HashMap<usize, Arc<ServerTlsRt>>,
+    /// Some handshake on this address may be refused (`ssl_reject_handshake`): the
+    /// ClientHello is then peeked at before the handshake.
+    pub may_reject: bool,
 }
 
 impl TlsListener {
-    /// Whether some handshake on this address may be refused (`ssl_reject_handshake`).
-    pub fn may_reject(&self) -> bool {
-        self.servers.values().any(|s| s.config.is_none())
+    pub fn new(names: ServerNames, servers: HashMap<usize, Arc<ServerTlsRt>>) -> Self {
+        let may_reject = servers.values().any(|s| s.config.is_none());
+        TlsListener {
+            names,
+            servers,
+            may_reject,
+        }
     }
-}
 
-impl TlsListener {
     /// The server configuration for a ClientHello's SNI (`None` when the name is absent, the
     /// port's default server).
     pub fn select(&self, sni: Option<&str>) -> Option<&Arc<ServerTlsRt>> {
