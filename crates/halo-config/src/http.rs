@@ -21,6 +21,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+pub use crate::access::{AccessRule, AddrMatch, LimitExcept, RealIp, RealIpHeader, Satisfy};
+
 pub use crate::rewrite::{Condition, FileTest, MapConfig, MapEntry, RewriteFlag, RewriteOp};
 pub use crate::tls::{
     CertificatePair, Http2Settings, ServerTls, SessionCache, TlsVersion, UpstreamTls, VerifyClient,
@@ -448,6 +450,20 @@ pub struct ServerBlock {
     /// phase).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub rewrite: Vec<RewriteOp>,
+    /// `allow`/`deny` rules inherited by locations whose `access` is `None`, and applied to
+    /// requests no location takes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub access: Vec<AccessRule>,
+    /// `satisfy` for requests no location takes.
+    #[serde(skip_serializing_if = "Satisfy::is_default")]
+    pub satisfy: Satisfy,
+    /// Basic authentication for requests no location takes (locations carry their own).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth_basic: Option<AuthBasic>,
+    /// The realip module at server level: applied as soon as the server is chosen, before its
+    /// rewrite operations (nginx's POST_READ phase).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub real_ip: Option<RealIp>,
 }
 
 impl Default for ServerBlock {
@@ -465,6 +481,10 @@ impl Default for ServerBlock {
             tls: ServerTls::default(),
             http2: Http2Settings::default(),
             rewrite: Vec::new(),
+            access: Vec::new(),
+            satisfy: Satisfy::All,
+            auth_basic: None,
+            real_ip: None,
         }
     }
 }
@@ -488,6 +508,12 @@ pub struct Listen {
     /// prefer the server's `http2` setting).
     #[serde(default, skip_serializing_if = "is_false")]
     pub http2: bool,
+    /// Connections on this address open with a PROXY protocol header, v1 or v2 (nginx
+    /// `listen ... proxy_protocol`), which gives `$proxy_protocol_addr` and, with
+    /// `real_ip_header proxy_protocol`, the client's address. A connection without a valid
+    /// header is closed. Every server on an address shares it.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub proxy_protocol: bool,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -501,6 +527,7 @@ impl Default for Listen {
             default_server: false,
             ssl: false,
             http2: false,
+            proxy_protocol: false,
         }
     }
 }
@@ -607,6 +634,24 @@ pub struct Location {
     /// Pass the client's request body upstream (nginx `proxy_pass_request_body`, on).
     #[serde(default = "default_true", skip_serializing_if = "is_true")]
     pub proxy_pass_request_body: bool,
+    /// `allow`/`deny` rules, first match decides (nginx's access module); `None` = the
+    /// server's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access: Option<Vec<AccessRule>>,
+    /// Whether the address rules and the password must both allow (`all`) or one is enough.
+    #[serde(skip_serializing_if = "Satisfy::is_default")]
+    pub satisfy: Satisfy,
+    /// Reached only by internal redirects and rewrites (nginx `internal`); a direct request
+    /// gets 404.
+    #[serde(skip_serializing_if = "is_false")]
+    pub internal: bool,
+    /// Other rules for methods not listed (nginx `limit_except`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit_except: Option<LimitExcept>,
+    /// The realip module at location level, applied after the location's rewrite operations
+    /// when the server's did not already change the address (nginx's PREACCESS phase).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub real_ip: Option<RealIp>,
 }
 
 fn default_true() -> bool {
@@ -647,6 +692,11 @@ impl Default for Location {
             client_max_body_size: None,
             proxy_pass_request_headers: true,
             proxy_pass_request_body: true,
+            access: None,
+            satisfy: Satisfy::All,
+            internal: false,
+            limit_except: None,
+            real_ip: None,
         }
     }
 }

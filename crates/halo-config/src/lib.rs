@@ -5,6 +5,7 @@
 //! (`file:line:col: error: message (expected ...)`): `Ok((config, warnings))` or
 //! `Err(errors followed by warnings)`.
 
+pub mod access;
 pub mod diagnostic;
 mod diff;
 pub mod duration_text;

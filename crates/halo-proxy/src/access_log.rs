@@ -159,7 +159,12 @@ impl LogSink {
 /// Everything a log line may need, collected while the request is served.
 #[derive(Debug, Default)]
 pub(crate) struct LogRecord {
+    /// The client's address (after the realip module).
     pub peer: Option<SocketAddr>,
+    /// The connection's address (`$realip_remote_addr`).
+    pub conn_peer: Option<SocketAddr>,
+    /// The PROXY protocol header's addresses.
+    pub proxied: Option<crate::proxy_protocol::Proxied>,
     pub local: Option<SocketAddr>,
     pub remote_user: Option<String>,
     pub request_line: String,
@@ -224,7 +229,18 @@ impl VarSource for LogRecord {
                 None => out.push('-'),
             },
             Var::RemotePort => {
-                if let Some(peer) = r.peer {
+                if let Some(peer) = r.peer.filter(|p| p.port() != 0) {
+                    push_display(out, peer.port());
+                }
+            }
+            Var::ProxyProtocol(which) => which.write(r.proxied.as_ref(), out),
+            Var::RealipRemoteAddr => {
+                if let Some(peer) = r.conn_peer {
+                    push_display(out, peer.ip());
+                }
+            }
+            Var::RealipRemotePort => {
+                if let Some(peer) = r.conn_peer {
                     push_display(out, peer.port());
                 }
             }

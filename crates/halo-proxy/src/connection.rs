@@ -230,6 +230,8 @@ pub(crate) struct ConnInfo {
     pub accepted_with: Arc<Runtime>,
     /// What the TLS handshake settled, on TLS connections.
     pub tls: Option<Arc<crate::tls_accept::TlsInfo>>,
+    /// What the PROXY protocol header said, on `listen ... proxy_protocol` addresses.
+    pub proxied: Option<Box<crate::proxy_protocol::Proxied>>,
 }
 
 #[derive(Clone)]
@@ -328,17 +330,33 @@ fn read_request_bytes(stream: &TcpStream, buf: &mut BytesMut) -> io::Result<usiz
     Ok(n)
 }
 
+/// A connection just accepted, with what is known of it before the first byte of HTTP or TLS.
+pub(crate) struct Accepted {
+    pub stream: TcpStream,
+    pub peer: SocketAddr,
+    /// The configured `listen` address it came through.
+    pub listen: SocketAddr,
+    /// Connection number (`$connection`).
+    pub serial: u64,
+    /// The PROXY protocol header's addresses, on `proxy_protocol` addresses.
+    pub proxied: Option<Box<crate::proxy_protocol::Proxied>>,
+}
+
 /// Serves one accepted connection until it closes: halo's own HTTP/1.1 codec
 /// ([`crate::server_h1`]) for plain GET/HEAD requests, hyper for any other request.
 pub(crate) async fn serve(
-    stream: TcpStream,
-    peer: SocketAddr,
-    listen: SocketAddr,
+    accepted: Accepted,
     shared: Arc<Shared>,
     runtime: Arc<Runtime>,
-    serial: u64,
     shutdown: watch::Receiver<u8>,
 ) {
+    let Accepted {
+        stream,
+        peer,
+        listen,
+        serial,
+        proxied,
+    } = accepted;
     let _ = stream.set_nodelay(true);
     let local = local_addr(&stream, listen);
     let track = Arc::new(ConnTrack::new(shared.counters.clone(), serial));
@@ -349,6 +367,7 @@ pub(crate) async fn serve(
         track: track.clone(),
         accepted_with: runtime,
         tls: None,
+        proxied,
     });
     serve_loop(stream, track, info, shared, shutdown, true).await;
 }
@@ -860,7 +879,7 @@ fn nonzero(d: Duration) -> Duration {
 
 #[cfg(test)]
 mod tests {
-    fn future_size<A, B, C, D, E, G, H, F: Fn(A, B, C, D, E, G, H) -> Fut, Fut>(_: &F) -> usize {
+    fn future_size<A, B, C, D, F: Fn(A, B, C, D) -> Fut, Fut>(_: &F) -> usize {
         std::mem::size_of::<Fut>()
     }
 

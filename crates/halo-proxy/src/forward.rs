@@ -168,7 +168,7 @@ pub(crate) async fn forward(
         (!cfg.proxy_next_upstream_timeout.is_zero()).then_some(cfg.proxy_next_upstream_timeout);
     let hash_text;
     let key = match lb.method() {
-        LbMethod::IpHash => PickKey::ClientIp(f.ctx.info.peer.ip()),
+        LbMethod::IpHash => PickKey::ClientIp(f.ctx.peer.ip()),
         LbMethod::Hash { .. } => {
             hash_text = upstream
                 .hash_key

@@ -3,6 +3,7 @@
 //! access log record.
 
 use std::borrow::Cow;
+use std::net::SocketAddr;
 use std::time::Instant;
 
 use halo_config::http::ErrorPage;
@@ -26,6 +27,8 @@ use crate::variables::{push_display, Var, VarSource};
 /// The request as variables see it.
 pub(crate) struct RequestCtx<'a> {
     pub info: &'a ConnInfo,
+    /// The client's address: the connection's, or what the realip module found.
+    pub peer: SocketAddr,
     pub parts: &'a http::request::Parts,
     /// Normalised path (`$uri`).
     pub uri: &'a str,
@@ -60,9 +63,17 @@ impl VarSource for RequestCtx<'_> {
         let parts = self.parts;
         match var {
             Var::Host => out.push_str(self.host),
-            Var::RemoteAddr => push_display(out, self.info.peer.ip()),
-            Var::RemotePort => push_display(out, self.info.peer.port()),
-            Var::BinaryRemoteAddr => match self.info.peer.ip() {
+            Var::RemoteAddr => push_display(out, self.peer.ip()),
+            Var::RemotePort => {
+                // A realip address given without a port has none (nginx prints nothing).
+                if self.peer.port() != 0 {
+                    push_display(out, self.peer.port())
+                }
+            }
+            Var::RealipRemoteAddr => push_display(out, self.info.peer.ip()),
+            Var::RealipRemotePort => push_display(out, self.info.peer.port()),
+            Var::ProxyProtocol(which) => which.write(self.info.proxied.as_deref(), out),
+            Var::BinaryRemoteAddr => match self.peer.ip() {
                 std::net::IpAddr::V4(ip) => out.push_str(&String::from_utf8_lossy(&ip.octets())),
                 std::net::IpAddr::V6(ip) => out.push_str(&String::from_utf8_lossy(&ip.octets())),
             },
@@ -72,7 +83,7 @@ impl VarSource for RequestCtx<'_> {
                     out.push_str(&String::from_utf8_lossy(value.as_bytes()));
                     out.push_str(", ");
                 }
-                push_display(out, self.info.peer.ip());
+                push_display(out, self.peer.ip());
             }
             Var::Scheme => out.push_str(if self.info.tls.is_some() {
                 "https"
@@ -367,6 +378,13 @@ pub(crate) async fn handle(
     } else {
         &host_lc
     };
+    let proxied_source = info.proxied.as_ref().map(|p| p.source);
+    // realip at server level (nginx's POST_READ): before the server's rewrite operations.
+    let server_real_ip = server
+        .real_ip
+        .as_ref()
+        .and_then(|r| r.client(info.peer, &parts.headers, proxied_source));
+    let mut peer = server_real_ip.unwrap_or(info.peer);
 
     let normalized = crate::uri::normalize_path(parts.uri.path());
     let head_check = check_head(&parts, rt).and_then(|declared| {
@@ -386,6 +404,7 @@ pub(crate) async fn handle(
     let found = if server.rewrites && head_check.is_ok() {
         let base = RequestCtx {
             info,
+            peer,
             parts: &parts,
             uri: &uri,
             host,
@@ -413,8 +432,17 @@ pub(crate) async fn handle(
     let head_check = head_check.and_then(|declared| {
         check_body_size(declared, body_limit(rt, routed.location.map(|(l, _)| l)))
     });
+    // realip at location level (nginx's PREACCESS), unless the server's already applied.
+    if server_real_ip.is_none() {
+        if let Some(r) = routed.location.and_then(|(l, _)| l.real_ip.as_ref()) {
+            peer = r
+                .client(info.peer, &parts.headers, proxied_source)
+                .unwrap_or(peer);
+        }
+    }
     let ctx = RequestCtx {
         info,
+        peer,
         parts: &parts,
         uri,
         host,
@@ -451,7 +479,16 @@ pub(crate) async fn handle(
         Ok(()) => match routed.location {
             // No location matched (or the server has none): nginx serves files from the
             // server's root, as its static module does for any request that reaches it.
-            None => Box::pin(serve_server_root(rt, &ctx, server)).await,
+            None => match server.access.check(peer.ip(), &parts.headers) {
+                Ok(user) => {
+                    remote_user = user;
+                    Box::pin(serve_server_root(rt, &ctx, server)).await
+                }
+                Err(refusal) => match refused(shared, refusal) {
+                    Ok(response) => response,
+                    Err(status) => serve_error(rt, &ctx, status, &server.error_pages).await,
+                },
+            },
             Some((loc, prefix_len)) => {
                 let mut permits = Vec::new();
                 let outcome = run_location(
@@ -525,7 +562,12 @@ async fn run_location(
     permits: &mut Vec<halo_lb::limit::ConnPermit>,
     remote_user: &mut Option<String>,
 ) -> Result<Response<ResponseBody>, StatusCode> {
-    let ip = ctx.info.peer.ip();
+    let ip = ctx.peer.ip();
+    // `internal` (nginx judges it when the location is found, before the limits).
+    let internal_request = ctx.rw.is_some_and(|rw| rw.uri.is_some());
+    if loc.access.internal && !internal_request {
+        return Err(StatusCode::NOT_FOUND);
+    }
     let mut octets = [0u8; 16];
     let binary: &[u8] = match ip {
         std::net::IpAddr::V4(v4) => {
@@ -574,17 +616,14 @@ async fn run_location(
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
-    if let Some((file, challenge)) = &loc.auth {
-        match file.check(&ctx.parts.headers) {
-            Some(user) => *remote_user = Some(user),
-            None => {
-                Counters::bump(&shared.counters.rejected_auth);
-                let mut response = error_response(StatusCode::UNAUTHORIZED);
-                response
-                    .headers_mut()
-                    .insert(header::WWW_AUTHENTICATE, challenge.clone());
-                return Ok(response);
-            }
+    // The access phase: allow/deny, auth_basic, satisfy, limit_except.
+    if !loc.access.is_open() {
+        let verdict = loc
+            .access
+            .check(&ctx.parts.method, internal_request, ip, &ctx.parts.headers);
+        match verdict {
+            Ok(user) => *remote_user = user,
+            Err(refusal) => return refused(shared, refusal),
         }
     }
     match &loc.action {
@@ -627,6 +666,29 @@ async fn run_location(
         }
         // Boxed, like the other rare paths: the common proxied request keeps a small state.
         other => Box::pin(serve_local(rt, ctx, other, prefix_len)).await,
+    }
+}
+
+/// An access refusal: 401 with its challenge, or the status for `error_page` (403, 404).
+fn refused(
+    shared: &Shared,
+    refusal: crate::access::Refusal,
+) -> Result<Response<ResponseBody>, StatusCode> {
+    use crate::access::Refusal;
+    match refusal {
+        Refusal::Unauthorized(challenge) => {
+            Counters::bump(&shared.counters.rejected_auth);
+            let mut response = error_response(StatusCode::UNAUTHORIZED);
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, challenge);
+            Ok(response)
+        }
+        Refusal::Forbidden => {
+            Counters::bump(&shared.counters.rejected_access);
+            Err(StatusCode::FORBIDDEN)
+        }
+        Refusal::NotFound => Err(StatusCode::NOT_FOUND),
     }
 }
 
@@ -946,7 +1008,9 @@ fn log_record(
         }
     }
     LogRecord {
-        peer: Some(ctx.info.peer),
+        peer: Some(ctx.peer),
+        conn_peer: Some(ctx.info.peer),
+        proxied: ctx.info.proxied.as_deref().copied(),
         local: Some(ctx.info.local),
         remote_user,
         request_line: format!(

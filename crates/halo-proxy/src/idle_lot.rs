@@ -53,6 +53,7 @@ struct ConnInfoRest {
     local: std::net::SocketAddr,
     listen: std::net::SocketAddr,
     accepted_with: Arc<crate::runtime::Runtime>,
+    proxied: Option<Box<crate::proxy_protocol::Proxied>>,
 }
 
 impl ConnInfoRest {
@@ -64,6 +65,7 @@ impl ConnInfoRest {
             track,
             accepted_with: self.accepted_with,
             tls: None,
+            proxied: self.proxied,
         })
     }
 }
@@ -85,12 +87,14 @@ impl Held {
             track,
             accepted_with,
             tls: _,
+            proxied,
         } = info;
         let rest = ConnInfoRest {
             peer,
             local,
             listen,
             accepted_with,
+            proxied,
         };
         match Arc::try_unwrap(track) {
             Ok(track) => Held::Inline(track, rest),

@@ -26,6 +26,7 @@
 //! Memory: a connection waiting for its first or next request holds no buffer; after 250 ms it
 //! leaves its task for the idle lot (`idle_lot`), where it costs a table entry.
 
+mod access;
 mod access_log;
 mod auth;
 mod auth_hashes;
@@ -40,6 +41,8 @@ mod hyper_conn;
 mod idle_lot;
 mod listener;
 mod pool;
+mod proxy_protocol;
+mod real_ip;
 mod rewrite;
 mod routing;
 mod runtime;

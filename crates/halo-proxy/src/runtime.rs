@@ -16,7 +16,6 @@ use http::{HeaderName, HeaderValue};
 use hyper::server::conn::http1;
 
 use crate::access_log::{LogFiles, LogSink};
-use crate::auth::Htpasswd;
 use crate::error::ProxyError;
 use crate::pool::{PeerPool, PoolLimits, Pools};
 use crate::routing::{Locations, ServerNames};
@@ -184,7 +183,11 @@ pub(crate) struct LocationRt {
     pub limit_req: Vec<(Arc<RequestLimiter>, LimitKey)>,
     pub access_logs: Vec<Arc<LogSink>>,
     pub error_pages: Vec<ErrorPage>,
-    pub auth: Option<(Arc<Htpasswd>, HeaderValue)>,
+    /// `allow`/`deny`, `auth_basic`, `satisfy`, `limit_except`, `internal`.
+    pub access: crate::access::LocationAccess,
+    /// The realip module at location level (applied when the server's did not change the
+    /// address).
+    pub real_ip: Option<crate::real_ip::RealIpRt>,
     pub next_upstream: NextUpstream,
     /// Rewrite-module operations of the location (run once it is chosen).
     pub rewrite: Vec<crate::rewrite::OpRt>,
@@ -208,6 +211,10 @@ pub(crate) struct ServerRt {
     /// The server or one of its locations has rewrite operations (the request then goes
     /// through the rewrite phases).
     pub rewrites: bool,
+    /// Access rules for requests no location takes.
+    pub access: crate::access::AccessRt,
+    /// The realip module at server level, applied once the server is chosen.
+    pub real_ip: Option<crate::real_ip::RealIpRt>,
 }
 
 /// The compiled configuration.
@@ -235,6 +242,8 @@ pub(crate) struct Runtime {
     /// Plain addresses whose default server speaks HTTP/2: a connection that opens with the
     /// HTTP/2 preface is served as h2c (prior knowledge), as nginx 1.25.1+ does.
     pub h2c: HashMap<SocketAddr, halo_config::http::Http2Settings>,
+    /// Addresses whose connections open with a PROXY protocol header.
+    pub proxy_protocol: std::collections::HashSet<SocketAddr>,
     /// Session ticket keys, kept across reloads.
     pub ticketers: Arc<crate::tls_config::Ticketers>,
     /// Names made by `set`, `map` and named regex captures (lower case), indexed by
@@ -344,6 +353,7 @@ impl Runtime {
                 HeaderValue::from_static("halo")
             },
             tls: HashMap::new(),
+            proxy_protocol: Default::default(),
             h2c: HashMap::new(),
             ticketers: old.map(|o| o.ticketers.clone()).unwrap_or_default(),
             user_vars: user_var_names(&cfg),
@@ -401,6 +411,9 @@ impl Runtime {
                     .any(|&i| cfg.servers[i].listen.iter().any(|l| l.addr == addr && f(l)))
             };
             let (ssl, h2_addr) = (on_addr(|l| l.ssl), on_addr(|l| l.http2));
+            if on_addr(|l| l.proxy_protocol) {
+                runtime.proxy_protocol.insert(addr);
+            }
             if ssl {
                 let mut servers = HashMap::new();
                 for &i in &indices {
@@ -500,6 +513,18 @@ impl Runtime {
             error_pages: server.error_page.clone(),
             rewrite,
             rewrites,
+            access: crate::access::AccessRt::build(
+                &server.access,
+                server.satisfy,
+                server.auth_basic.as_ref(),
+            )
+            .map_err(|e| vec![e])?,
+            real_ip: server
+                .real_ip
+                .as_ref()
+                .map(crate::real_ip::RealIpRt::build)
+                .transpose()
+                .map_err(|e| vec![e])?,
         })
     }
 
@@ -625,22 +650,13 @@ impl Runtime {
             None => server_logs.to_vec(),
             Some(list) => open_logs(&self.cfg, list, logs, &self.user_vars)?,
         };
-        let auth = match &loc.auth_basic {
-            Some(rule) => match &rule.user_file {
-                Some(path) => {
-                    let file = Htpasswd::load(path)
-                        .map_err(|e| format!("auth_basic_user_file {path:?}: {e}"))?;
-                    let challenge = HeaderValue::from_str(&format!(
-                        "Basic realm=\"{}\"",
-                        rule.realm.replace('"', "\\\"")
-                    ))
-                    .map_err(|_| format!("invalid realm {:?}", rule.realm))?;
-                    Some((Arc::new(file), challenge))
-                }
-                None => None,
-            },
-            None => None,
-        };
+        let access = crate::access::LocationAccess::build(
+            loc.access.as_deref().unwrap_or(&server.access),
+            loc.satisfy,
+            loc.auth_basic.as_ref(),
+            loc.limit_except.as_ref(),
+            loc.internal,
+        )?;
         let headers_use_upstream = add_headers.iter().any(|(_, t, _)| {
             t.vars().any(|v| {
                 matches!(
@@ -665,7 +681,12 @@ impl Runtime {
                 .error_page
                 .clone()
                 .unwrap_or_else(|| server.error_page.clone()),
-            auth,
+            access,
+            real_ip: loc
+                .real_ip
+                .as_ref()
+                .map(crate::real_ip::RealIpRt::build)
+                .transpose()?,
             next_upstream: NextUpstream::new(&loc.proxy_next_upstream),
             rewrite: crate::rewrite::compile(&loc.rewrite, &self.user_vars)?,
             headers_use_upstream,

@@ -315,29 +315,19 @@ fn spawn_accept(socket: TcpListener, listen: SocketAddr, shared: Arc<Shared>) ->
                         continue;
                     }
                     Counters::bump(&shared.counters.handled);
-                    let serial = shared.serial.fetch_add(1, Ordering::Relaxed);
-                    let shutdown = shared.shutdown.subscribe();
-                    if runtime.tls.contains_key(&listen) {
-                        tokio::spawn(crate::tls_accept::serve(
-                            stream,
-                            peer,
-                            listen,
-                            shared.clone(),
-                            runtime,
-                            serial,
-                            shutdown,
-                        ));
-                        continue;
-                    }
-                    tokio::spawn(connection::serve(
+                    let accepted = connection::Accepted {
                         stream,
                         peer,
                         listen,
-                        shared.clone(),
-                        runtime,
-                        serial,
-                        shutdown,
-                    ));
+                        serial: shared.serial.fetch_add(1, Ordering::Relaxed),
+                        proxied: None,
+                    };
+                    let shutdown = shared.shutdown.subscribe();
+                    if runtime.proxy_protocol.contains(&listen) {
+                        tokio::spawn(serve_proxied(accepted, shared.clone(), runtime, shutdown));
+                    } else {
+                        serve_accepted(accepted, &shared, runtime, shutdown);
+                    }
                 }
                 Err(error) => {
                     // EMFILE/ENFILE/ENOBUFS: back off briefly, like nginx disabling accept.
@@ -348,6 +338,58 @@ fn spawn_accept(socket: TcpListener, listen: SocketAddr, shared: Arc<Shared>) ->
         }
     });
     ListenerTask { handle, socket }
+}
+
+/// Hands an accepted connection to its protocol: TLS or plain.
+fn serve_accepted(
+    accepted: connection::Accepted,
+    shared: &Arc<Shared>,
+    runtime: Arc<crate::runtime::Runtime>,
+    shutdown: tokio::sync::watch::Receiver<u8>,
+) {
+    if runtime.tls.contains_key(&accepted.listen) {
+        tokio::spawn(crate::tls_accept::serve(
+            accepted,
+            shared.clone(),
+            runtime,
+            shutdown,
+        ));
+    } else {
+        tokio::spawn(connection::serve(
+            accepted,
+            shared.clone(),
+            runtime,
+            shutdown,
+        ));
+    }
+}
+
+/// A connection on a `proxy_protocol` address: its PROXY header first (within
+/// `client_header_timeout`), then TLS or HTTP. A connection without a valid header is closed,
+/// as nginx closes it.
+async fn serve_proxied(
+    mut accepted: connection::Accepted,
+    shared: Arc<Shared>,
+    runtime: Arc<crate::runtime::Runtime>,
+    shutdown: tokio::sync::watch::Receiver<u8>,
+) {
+    let read = crate::proxy_protocol::read_header(&mut accepted.stream);
+    match tokio::time::timeout(runtime.cfg.client_header_timeout, read).await {
+        Ok(Ok(proxied)) => {
+            accepted.proxied = proxied.map(Box::new);
+            serve_accepted(accepted, &shared, runtime, shutdown);
+        }
+        Ok(Err(error)) => {
+            Counters::bump(&shared.counters.rejected_malformed);
+            let peer = accepted.peer;
+            tracing::debug!(%peer, %error, "closing a connection without a valid PROXY protocol header");
+        }
+        Err(_) => {
+            Counters::bump(&shared.counters.timed_out);
+            let peer = accepted.peer;
+            tracing::debug!(%peer, "timed out waiting for the PROXY protocol header");
+        }
+    }
 }
 
 fn spawn_flusher(shared: std::sync::Weak<Shared>) -> JoinHandle<()> {

@@ -32,6 +32,8 @@ pub struct Stats {
     pub rejected_limit_req: u64,
     /// Requests refused by `auth_basic` (401).
     pub rejected_auth: u64,
+    /// Requests refused by `deny` (403).
+    pub rejected_access: u64,
     /// Idle keep-alive connections held without a task now (part of `waiting`).
     pub parked: u64,
     /// Connections parked since start.
@@ -64,6 +66,7 @@ pub(crate) struct Counters {
     pub rejected_limit_conn: AtomicU64,
     pub rejected_limit_req: AtomicU64,
     pub rejected_auth: AtomicU64,
+    pub rejected_access: AtomicU64,
     pub parked: AtomicU64,
     pub parks: AtomicU64,
     pub tls_handshakes: AtomicU64,
@@ -89,6 +92,7 @@ impl Counters {
             rejected_limit_conn: get(&self.rejected_limit_conn),
             rejected_limit_req: get(&self.rejected_limit_req),
             rejected_auth: get(&self.rejected_auth),
+            rejected_access: get(&self.rejected_access),
             parked: get(&self.parked),
             parks: get(&self.parks),
             tls_handshakes: get(&self.tls_handshakes),

@@ -3,7 +3,6 @@
 //! that block's configuration within `client_header_timeout`, then serve HTTP/1.1 or HTTP/2 as
 //! ALPN settled.
 
-use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -99,14 +98,18 @@ async fn refused(
 
 /// Serves one accepted connection on a TLS address.
 pub(crate) async fn serve(
-    stream: TcpStream,
-    peer: SocketAddr,
-    listen: SocketAddr,
+    accepted: crate::connection::Accepted,
     shared: Arc<Shared>,
     runtime: Arc<crate::runtime::Runtime>,
-    serial: u64,
     shutdown: watch::Receiver<u8>,
 ) {
+    let crate::connection::Accepted {
+        stream,
+        peer,
+        listen,
+        serial,
+        proxied,
+    } = accepted;
     let _ = stream.set_nodelay(true);
     let local = crate::connection::local_addr(&stream, listen);
     let track = Arc::new(ConnTrack::new(shared.counters.clone(), serial));
@@ -196,6 +199,7 @@ pub(crate) async fn serve(
         track: track.clone(),
         accepted_with: runtime,
         tls: Some(Arc::new(info)),
+        proxied,
     });
     if h2 {
         shared

@@ -11,6 +11,13 @@ pub(crate) enum Var {
     Host,
     RemoteAddr,
     RemotePort,
+    /// `$realip_remote_addr`, `$realip_remote_port`: the connection's address, whatever the
+    /// realip module made of `$remote_addr`.
+    RealipRemoteAddr,
+    RealipRemotePort,
+    /// `$proxy_protocol_addr`, `_port`, `_server_addr`, `_server_port`: the PROXY protocol
+    /// header's addresses (empty without one).
+    ProxyProtocol(ProxyProtocolVar),
     BinaryRemoteAddr,
     ProxyAddXForwardedFor,
     Scheme,
@@ -62,6 +69,28 @@ pub(crate) enum Var {
     Connections(ConnectionsVar),
 }
 
+/// Which address of the PROXY protocol header a `$proxy_protocol_*` variable is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ProxyProtocolVar {
+    Addr,
+    Port,
+    ServerAddr,
+    ServerPort,
+}
+
+impl ProxyProtocolVar {
+    /// Writes the value for a connection's header, if it had one with addresses.
+    pub fn write(self, proxied: Option<&crate::proxy_protocol::Proxied>, out: &mut String) {
+        let Some(p) = proxied else { return };
+        match self {
+            ProxyProtocolVar::Addr => push_display(out, p.source.ip()),
+            ProxyProtocolVar::Port => push_display(out, p.source.port()),
+            ProxyProtocolVar::ServerAddr => push_display(out, p.destination.ip()),
+            ProxyProtocolVar::ServerPort => push_display(out, p.destination.port()),
+        }
+    }
+}
+
 /// Which stub_status number a `$connections_*` variable is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ConnectionsVar {
@@ -78,6 +107,12 @@ impl Var {
             "host" => Host,
             "remote_addr" => RemoteAddr,
             "remote_port" => RemotePort,
+            "realip_remote_addr" => RealipRemoteAddr,
+            "realip_remote_port" => RealipRemotePort,
+            "proxy_protocol_addr" => ProxyProtocol(ProxyProtocolVar::Addr),
+            "proxy_protocol_port" => ProxyProtocol(ProxyProtocolVar::Port),
+            "proxy_protocol_server_addr" => ProxyProtocol(ProxyProtocolVar::ServerAddr),
+            "proxy_protocol_server_port" => ProxyProtocol(ProxyProtocolVar::ServerPort),
             "binary_remote_addr" => BinaryRemoteAddr,
             "proxy_add_x_forwarded_for" => ProxyAddXForwardedFor,
             "scheme" => Scheme,

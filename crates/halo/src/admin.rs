@@ -104,7 +104,7 @@ fn status_json(sources: &Sources) -> String {
             "rejected": {
                 "malformed": s.rejected_malformed, "timed_out": s.timed_out,
                 "limit_conn": s.rejected_limit_conn, "limit_req": s.rejected_limit_req,
-                "auth": s.rejected_auth,
+                "auth": s.rejected_auth, "access": s.rejected_access,
             },
             "upstreams": upstreams,
         })
@@ -273,6 +273,7 @@ fn metrics(sources: &Sources) -> String {
             ("limit_conn", s.rejected_limit_conn),
             ("limit_req", s.rejected_limit_req),
             ("auth", s.rejected_auth),
+            ("access", s.rejected_access),
         ] {
             let _ = writeln!(o, "halo_http_rejected_total{{reason=\"{reason}\"}} {v}");
         }

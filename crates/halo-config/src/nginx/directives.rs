@@ -5,12 +5,8 @@
 /// Why `name` is refused, if it is.
 pub(crate) fn refused_reason(name: &str) -> Option<&'static str> {
     Some(match name {
-        "allow" | "deny" => {
-            "access control by address is not implemented; filter with the firewall"
-        }
-        "satisfy" | "auth_request" | "auth_jwt" => "only auth_basic is implemented",
+        "auth_request" | "auth_jwt" => "only auth_basic and allow/deny are implemented",
         "try_files" => "try_files is not implemented; use a static location or proxy_pass",
-        "limit_except" => "method restrictions are not implemented",
         "fastcgi_pass" | "uwsgi_pass" | "scgi_pass" | "memcached_pass" => {
             "halo proxies HTTP and gRPC only (proxy_pass, grpc_pass)"
         }
@@ -117,9 +113,6 @@ pub(crate) fn warned_reason(name: &str) -> Option<&'static str> {
         | "debug_connection"
         | "lock_file"
         | "working_directory" => "process management is halo's own (one multi-threaded process)",
-        "real_ip_header" | "set_real_ip_from" | "real_ip_recursive" => {
-            "halo uses the TCP peer address as $remote_addr"
-        }
         "limit_rate"
         | "limit_rate_after"
         | "limit_conn_log_level"

@@ -4,6 +4,7 @@
 
 use super::directives::{refused_reason, warned_reason};
 use super::lexer::{Arg, Node, Pos};
+use crate::access::{AccessRule, AddrMatch, LimitExcept, RealIp, RealIpHeader, Satisfy};
 use crate::diagnostic::Diagnostic;
 use crate::http::{
     parse_duration, parse_size, AccessLog, AddHeader, AuthBasic, BalanceMethod, ErrorPage,
@@ -52,6 +53,12 @@ struct Scope {
     grpc_connect_timeout: Option<Duration>,
     grpc_read_timeout: Option<Duration>,
     grpc_send_timeout: Option<Duration>,
+    /// `allow`/`deny` in order (inherited only by a level that has none, as nginx).
+    access: Option<Vec<AccessRule>>,
+    satisfy: Option<Satisfy>,
+    real_ip_from: Option<Vec<AddrMatch>>,
+    real_ip_header: Option<RealIpHeader>,
+    real_ip_recursive: Option<bool>,
 }
 
 #[path = "ssl.rs"]
@@ -111,7 +118,28 @@ impl Scope {
             grpc_connect_timeout: pick(&self.grpc_connect_timeout, &outer.grpc_connect_timeout),
             grpc_read_timeout: pick(&self.grpc_read_timeout, &outer.grpc_read_timeout),
             grpc_send_timeout: pick(&self.grpc_send_timeout, &outer.grpc_send_timeout),
+            access: pick(&self.access, &outer.access),
+            satisfy: pick(&self.satisfy, &outer.satisfy),
+            real_ip_from: pick(&self.real_ip_from, &outer.real_ip_from),
+            real_ip_header: pick(&self.real_ip_header, &outer.real_ip_header),
+            real_ip_recursive: pick(&self.real_ip_recursive, &outer.real_ip_recursive),
         }
+    }
+
+    /// The realip module's settings, when `set_real_ip_from` is in effect.
+    fn real_ip(&self) -> Option<RealIp> {
+        Some(RealIp {
+            from: self.real_ip_from.clone()?,
+            header: self.real_ip_header.clone().unwrap_or_default(),
+            recursive: self.real_ip_recursive.unwrap_or(false),
+        })
+    }
+
+    /// Whether this level itself sets any realip directive.
+    fn sets_real_ip(&self) -> bool {
+        self.real_ip_from.is_some()
+            || self.real_ip_header.is_some()
+            || self.real_ip_recursive.is_some()
     }
 }
 
@@ -314,6 +342,43 @@ impl Importer<'_> {
                     &node.pos,
                     format!("invalid number of arguments in \"{}\" directive", node.name),
                     Some("exactly one argument"),
+                );
+                None
+            }
+        }
+    }
+
+    /// The address of `allow`, `deny` or `set_real_ip_from`: `all`, `unix:`, an address or a
+    /// CIDR network (host bits set: cleared with a warning, as nginx).
+    fn addr_match(&mut self, a: &Arg, directive: &str) -> Option<AddrMatch> {
+        if a.text == "all" && directive == "set_real_ip_from" {
+            self.err(
+                &a.pos,
+                "invalid parameter \"all\" in \"set_real_ip_from\"",
+                Some("an address, ADDR/LEN or unix:"),
+            );
+            return None;
+        }
+        match AddrMatch::parse(&a.text) {
+            Ok((m, trimmed)) => {
+                if trimmed {
+                    self.diags.push(a.pos.warning(format!(
+                        "low address bits of {} are meaningless; read as {m}",
+                        a.text
+                    )));
+                }
+                Some(m)
+            }
+            Err(message) => {
+                let hint = if directive == "set_real_ip_from" {
+                    " (halo does not resolve host names here; write the addresses)"
+                } else {
+                    ""
+                };
+                self.err(
+                    &a.pos,
+                    format!("{message}{hint}"),
+                    Some("ADDR, ADDR/LEN, all or unix:"),
                 );
                 None
             }
@@ -574,6 +639,53 @@ impl Importer<'_> {
             "auth_basic_user_file" => {
                 if let Some(a) = self.one(node) {
                     scope.auth_basic_user_file = Some(self.conf_path(&a.text.clone()));
+                }
+            }
+            "allow" | "deny" => {
+                if let Some(a) = self.one(node) {
+                    let a = a.clone();
+                    if let Some(m) = self.addr_match(&a, &node.name) {
+                        let rule = if node.name == "allow" {
+                            AccessRule::Allow(m)
+                        } else {
+                            AccessRule::Deny(m)
+                        };
+                        scope.access.get_or_insert_with(Vec::new).push(rule);
+                    }
+                }
+            }
+            "satisfy" => {
+                if let Some(a) = self.one(node) {
+                    match a.text.as_str() {
+                        "all" => scope.satisfy = Some(Satisfy::All),
+                        "any" => scope.satisfy = Some(Satisfy::Any),
+                        other => {
+                            let pos = a.pos.clone();
+                            self.err(
+                                &pos,
+                                format!("invalid value \"{other}\" in \"satisfy\" directive"),
+                                Some("all or any"),
+                            );
+                        }
+                    }
+                }
+            }
+            "set_real_ip_from" => {
+                if let Some(a) = self.one(node) {
+                    let a = a.clone();
+                    if let Some(m) = self.addr_match(&a, "set_real_ip_from") {
+                        scope.real_ip_from.get_or_insert_with(Vec::new).push(m);
+                    }
+                }
+            }
+            "real_ip_header" => {
+                if let Some(a) = self.one(node) {
+                    scope.real_ip_header = Some(RealIpHeader::parse(&a.text));
+                }
+            }
+            "real_ip_recursive" => {
+                if let Some(on) = self.flag(node) {
+                    scope.real_ip_recursive = Some(on);
                 }
             }
             "limit_conn" => {
@@ -1451,6 +1563,10 @@ impl Importer<'_> {
         }
         let effective = scope.over(http_scope);
         (server.tls, server.http2) = self.server_tls(&effective.tls, &at);
+        server.access = effective.access.clone().unwrap_or_default();
+        server.satisfy = effective.satisfy.unwrap_or_default();
+        server.auth_basic = self.auth_basic(&effective);
+        server.real_ip = effective.real_ip();
         server.root = effective
             .root
             .clone()
@@ -1591,6 +1707,7 @@ impl Importer<'_> {
             default_server: false,
             ssl: false,
             http2: false,
+            proxy_protocol: false,
         };
         for p in params {
             let name = p.text.split_once('=').map_or(p.text.as_str(), |(n, _)| n);
@@ -1604,7 +1721,8 @@ impl Importer<'_> {
                     ));
                     listen.http2 = true;
                 }
-                "quic" | "http3" | "proxy_protocol" => {
+                "proxy_protocol" => listen.proxy_protocol = true,
+                "quic" | "http3" => {
                     self.err(
                         &p.pos,
                         format!("listen parameter \"{}\" is not supported by halo", p.text),
@@ -1730,6 +1848,8 @@ impl Importer<'_> {
         let mut rewrite_ops: Vec<crate::rewrite::RewriteOp> = Vec::new();
         let mut rewrite_logic = false;
         let mut action_is_return = false;
+        let mut internal = false;
+        let mut limit_except: Option<(Vec<String>, Scope)> = None;
         for child in self.block(node) {
             if self.tls_directive(child, "location", &mut scope.tls)
                 || self.scope_directive(child, &mut scope)
@@ -1817,10 +1937,26 @@ impl Importer<'_> {
                     "nested locations are not supported by halo",
                     Some("one level of location per server"),
                 ),
-                "internal" => self.warn(
-                    child,
-                    "internal: halo serves this location to direct requests as well; ignored",
-                ),
+                "internal" => {
+                    if self.no_block(child) {
+                        if child.args.is_empty() {
+                            internal = true;
+                        } else {
+                            self.err(
+                                &child.pos,
+                                "invalid number of arguments in \"internal\" directive",
+                                Some("internal;"),
+                            );
+                        }
+                    }
+                }
+                "limit_except" => {
+                    if limit_except.is_some() {
+                        self.err(&child.pos, "\"limit_except\" directive is duplicate", None);
+                    } else {
+                        limit_except = self.limit_except(child);
+                    }
+                }
                 _ => match ignored_in_server_or_location(&child.name) {
                     Some(warning) => self.warn(child, warning),
                     None => self.other(child, "location"),
@@ -1841,20 +1977,16 @@ impl Importer<'_> {
             alias,
             index: scope.index.clone(),
         });
-        let auth_basic = match &effective.auth_basic {
-            Some((Some(realm), pos)) => {
-                if effective.auth_basic_user_file.is_none() {
-                    self.diags.push(pos.warning(format!(
-                        "auth_basic \"{realm}\" without auth_basic_user_file: nginx does not ask for a password then, and neither does halo; this location is public"
-                    )));
-                }
-                Some(AuthBasic {
-                    realm: realm.clone(),
-                    user_file: effective.auth_basic_user_file.clone(),
-                })
+        let auth_basic = self.auth_basic(&effective);
+        let limit_except = limit_except.map(|(methods, le_scope)| {
+            let le = le_scope.over(&effective);
+            LimitExcept {
+                methods,
+                access: le.access.clone().unwrap_or_default(),
+                auth_basic: self.auth_basic(&le),
+                satisfy: le.satisfy.unwrap_or_default(),
             }
-            _ => None,
-        };
+        });
         let defaults = Location::default();
         // Fields the HTTP model may gain later take their defaults.
         #[allow(clippy::needless_update)]
@@ -1930,6 +2062,15 @@ impl Importer<'_> {
             client_max_body_size: effective.client_max_body_size,
             proxy_pass_request_headers: effective.proxy_pass_request_headers.unwrap_or(true),
             proxy_pass_request_body: effective.proxy_pass_request_body.unwrap_or(true),
+            access: effective.access.clone(),
+            satisfy: effective.satisfy.unwrap_or_default(),
+            internal,
+            limit_except,
+            real_ip: if scope.sets_real_ip() {
+                effective.real_ip()
+            } else {
+                None
+            },
             ..Location::default()
         };
         if let Some(rules) = &scope.limit_conn {
@@ -1954,6 +2095,68 @@ impl Importer<'_> {
             loc.error_page = Some(pages.iter().map(|(p, _)| p.clone()).collect());
         }
         Some(loc)
+    }
+
+    /// `auth_basic` + `auth_basic_user_file` in effect at a level.
+    fn auth_basic(&mut self, effective: &Scope) -> Option<AuthBasic> {
+        match &effective.auth_basic {
+            Some((Some(realm), pos)) => {
+                if effective.auth_basic_user_file.is_none() {
+                    let warning = pos.warning(format!(
+                        "auth_basic \"{realm}\" without auth_basic_user_file: nginx does not ask for a password then, and neither does halo; this location is public"
+                    ));
+                    // Inherited by several locations, said once.
+                    if !self.diags.contains(&warning) {
+                        self.diags.push(warning);
+                    }
+                }
+                Some(AuthBasic {
+                    realm: realm.clone(),
+                    user_file: effective.auth_basic_user_file.clone(),
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// `limit_except METHOD... { allow/deny/auth_basic }`: the methods and the block's own
+    /// settings (merged with the location's by the caller).
+    fn limit_except(&mut self, node: &Node) -> Option<(Vec<String>, Scope)> {
+        let mut methods = Vec::new();
+        for a in &node.args {
+            let upper = a.text.to_ascii_uppercase();
+            if crate::access::LIMIT_EXCEPT_METHODS.contains(&upper.as_str()) {
+                methods.push(upper);
+            } else {
+                self.err(
+                    &a.pos,
+                    format!("invalid method \"{}\"", a.text),
+                    Some("GET, HEAD, POST, PUT, DELETE, MKCOL, COPY, MOVE, OPTIONS, PROPFIND, PROPPATCH, LOCK, UNLOCK or PATCH"),
+                );
+            }
+        }
+        if node.args.is_empty() {
+            self.err(
+                &node.pos,
+                "invalid number of arguments in \"limit_except\" directive",
+                Some("limit_except METHOD... { ... }"),
+            );
+        }
+        let mut scope = Scope::default();
+        for child in self.block(node) {
+            match child.name.as_str() {
+                "allow" | "deny" | "auth_basic" | "auth_basic_user_file" => {
+                    self.scope_directive(child, &mut scope);
+                }
+                name if super::directives::is_known(name) => self.err(
+                    &child.pos,
+                    format!("\"{name}\" inside limit_except is not supported by halo"),
+                    Some("allow, deny, auth_basic or auth_basic_user_file"),
+                ),
+                name => self.err(&child.pos, format!("unknown directive \"{name}\""), None),
+            }
+        }
+        Some((methods, scope))
     }
 
     /// The first address of `host:port`, if names may be resolved and it resolves.
@@ -2145,5 +2348,12 @@ pub(crate) fn handled(name: &str) -> bool {
             | "grpc_connect_timeout"
             | "grpc_read_timeout"
             | "grpc_send_timeout"
+            | "allow"
+            | "deny"
+            | "satisfy"
+            | "limit_except"
+            | "set_real_ip_from"
+            | "real_ip_header"
+            | "real_ip_recursive"
     ) || ssl::is_tls_directive(name)
 }

@@ -1,0 +1,299 @@
+//! The access phase (nginx's ACCESS and POST_ACCESS): `allow`/`deny` first, then `auth_basic`,
+//! combined by `satisfy`; `limit_except` swaps in other rules for methods it does not list.
+//! `internal` (a FIND_CONFIG rule in nginx) is judged here too, before the others.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use halo_config::access::{judge, AccessRule, AccessVerdict, LimitExcept, Satisfy};
+use halo_config::http::AuthBasic;
+use http::{HeaderMap, HeaderValue, Method};
+
+use crate::auth::Htpasswd;
+
+/// Why a request may not go on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// 403: an address rule denies the client.
+    Forbidden,
+    /// 401 with this `WWW-Authenticate` challenge.
+    Unauthorized(HeaderValue),
+    /// 404: a direct request for an `internal` location.
+    NotFound,
+}
+
+/// Address rules, password file and `satisfy` of one level (a location, its `limit_except`
+/// block, or a server for requests no location takes).
+#[derive(Debug, Default)]
+pub(crate) struct AccessRt {
+    rules: Vec<AccessRule>,
+    satisfy: Satisfy,
+    auth: Option<(Arc<Htpasswd>, HeaderValue)>,
+}
+
+impl AccessRt {
+    pub fn build(
+        rules: &[AccessRule],
+        satisfy: Satisfy,
+        auth_basic: Option<&AuthBasic>,
+    ) -> Result<AccessRt, String> {
+        let auth = match auth_basic {
+            Some(AuthBasic {
+                realm,
+                user_file: Some(path),
+            }) => {
+                let file = Htpasswd::load(path)
+                    .map_err(|e| format!("auth_basic_user_file {path:?}: {e}"))?;
+                let challenge = HeaderValue::from_str(&format!(
+                    "Basic realm=\"{}\"",
+                    realm.replace('"', "\\\"")
+                ))
+                .map_err(|_| format!("invalid realm {realm:?}"))?;
+                Some((Arc::new(file), challenge))
+            }
+            _ => None,
+        };
+        Ok(AccessRt {
+            rules: rules.to_vec(),
+            satisfy,
+            auth,
+        })
+    }
+
+    /// Nothing to check.
+    pub fn is_open(&self) -> bool {
+        self.rules.is_empty() && self.auth.is_none()
+    }
+
+    /// nginx's order: the address rules, then the password. With `satisfy all` the first
+    /// refusal ends the request; with `satisfy any` the first check that allows lets it
+    /// through, and when none does the remembered refusal is given (401 before 403). Checks
+    /// that do not apply (no rule names the client, no password file) allow nothing and refuse
+    /// nothing. The user name is returned when a password was checked and valid.
+    pub fn check(&self, client: IpAddr, headers: &HeaderMap) -> Result<Option<String>, Refusal> {
+        let mut refused: Option<Refusal> = None;
+        match judge(&self.rules, client) {
+            AccessVerdict::Allowed if self.satisfy == Satisfy::Any => return Ok(None),
+            AccessVerdict::Denied if self.satisfy == Satisfy::All => {
+                return Err(Refusal::Forbidden)
+            }
+            AccessVerdict::Denied => refused = Some(Refusal::Forbidden),
+            AccessVerdict::Allowed | AccessVerdict::NoMatch => {}
+        }
+        if let Some((file, challenge)) = &self.auth {
+            match file.check(headers) {
+                Some(user) => {
+                    if self.satisfy == Satisfy::Any {
+                        return Ok(Some(user));
+                    }
+                    return match refused {
+                        Some(r) => Err(r),
+                        None => Ok(Some(user)),
+                    };
+                }
+                None => {
+                    let r = Refusal::Unauthorized(challenge.clone());
+                    if self.satisfy == Satisfy::All {
+                        return Err(r);
+                    }
+                    refused = Some(r);
+                }
+            }
+        }
+        match refused {
+            Some(r) => Err(r),
+            None => Ok(None),
+        }
+    }
+}
+
+/// The access rules of a location.
+#[derive(Debug, Default)]
+pub(crate) struct LocationAccess {
+    pub main: AccessRt,
+    /// `limit_except`: the listed methods, and the rules for the others.
+    pub except: Option<(Vec<String>, AccessRt)>,
+    /// `internal`.
+    pub internal: bool,
+}
+
+impl LocationAccess {
+    pub fn build(
+        rules: &[AccessRule],
+        satisfy: Satisfy,
+        auth_basic: Option<&AuthBasic>,
+        limit_except: Option<&LimitExcept>,
+        internal: bool,
+    ) -> Result<LocationAccess, String> {
+        let except = match limit_except {
+            Some(le) => Some((
+                le.methods.clone(),
+                AccessRt::build(&le.access, le.satisfy, le.auth_basic.as_ref())?,
+            )),
+            None => None,
+        };
+        Ok(LocationAccess {
+            main: AccessRt::build(rules, satisfy, auth_basic)?,
+            except,
+            internal,
+        })
+    }
+
+    /// Nothing to check for any request.
+    pub fn is_open(&self) -> bool {
+        !self.internal
+            && self.main.is_open()
+            && self.except.as_ref().is_none_or(|(_, e)| e.is_open())
+    }
+
+    /// Judges a request: `internal_request` is true when a rewrite changed its URI or an
+    /// internal redirect brought it here.
+    pub fn check(
+        &self,
+        method: &Method,
+        internal_request: bool,
+        client: IpAddr,
+        headers: &HeaderMap,
+    ) -> Result<Option<String>, Refusal> {
+        if self.internal && !internal_request {
+            return Err(Refusal::NotFound);
+        }
+        let rules = match &self.except {
+            Some((methods, other)) if !lists(methods, method) => other,
+            _ => &self.main,
+        };
+        rules.check(client, headers)
+    }
+}
+
+/// Whether `limit_except`'s list names `method` (GET names HEAD too).
+fn lists(methods: &[String], method: &Method) -> bool {
+    let m = method.as_str();
+    methods
+        .iter()
+        .any(|l| l == m || (l == "GET" && m == "HEAD"))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use halo_config::access::AddrMatch;
+
+    fn rule(allow: bool, text: &str) -> AccessRule {
+        let m = AddrMatch::parse(text).unwrap().0;
+        if allow {
+            AccessRule::Allow(m)
+        } else {
+            AccessRule::Deny(m)
+        }
+    }
+
+    fn with_auth(rules: Vec<AccessRule>, satisfy: Satisfy) -> AccessRt {
+        AccessRt {
+            rules,
+            satisfy,
+            auth: Some((
+                Arc::new(Htpasswd::parse("alice:{PLAIN}secret\n")),
+                HeaderValue::from_static("Basic realm=\"r\""),
+            )),
+        }
+    }
+
+    fn creds(good: bool) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        // alice:secret / alice:wrong
+        let v = if good {
+            "Basic YWxpY2U6c2VjcmV0"
+        } else {
+            "Basic YWxpY2U6d3Jvbmc="
+        };
+        h.insert(http::header::AUTHORIZATION, HeaderValue::from_static(v));
+        h
+    }
+
+    const INSIDE: &str = "198.18.0.5";
+    const OUTSIDE: &str = "198.19.0.5";
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn satisfy_all_needs_both() {
+        let a = with_auth(
+            vec![rule(true, "198.18.0.0/24"), rule(false, "all")],
+            Satisfy::All,
+        );
+        assert_eq!(a.check(ip(INSIDE), &creds(true)), Ok(Some("alice".into())));
+        assert!(matches!(
+            a.check(ip(INSIDE), &creds(false)),
+            Err(Refusal::Unauthorized(_))
+        ));
+        assert_eq!(a.check(ip(OUTSIDE), &creds(true)), Err(Refusal::Forbidden));
+    }
+
+    #[test]
+    fn satisfy_any_needs_one_and_prefers_401() {
+        let a = with_auth(
+            vec![rule(true, "198.18.0.0/24"), rule(false, "all")],
+            Satisfy::Any,
+        );
+        // An allowed address skips the password.
+        assert_eq!(a.check(ip(INSIDE), &HeaderMap::new()), Ok(None));
+        assert_eq!(a.check(ip(OUTSIDE), &creds(true)), Ok(Some("alice".into())));
+        assert!(matches!(
+            a.check(ip(OUTSIDE), &creds(false)),
+            Err(Refusal::Unauthorized(_))
+        ));
+        // Without a password file, the address rule's 403 stands.
+        let b = AccessRt {
+            rules: vec![rule(false, "all")],
+            satisfy: Satisfy::Any,
+            auth: None,
+        };
+        assert_eq!(
+            b.check(ip(INSIDE), &HeaderMap::new()),
+            Err(Refusal::Forbidden)
+        );
+        // No rule names the client and no password: allowed.
+        let c = AccessRt {
+            rules: vec![rule(false, "198.20.0.0/16")],
+            satisfy: Satisfy::Any,
+            auth: None,
+        };
+        assert_eq!(c.check(ip(INSIDE), &HeaderMap::new()), Ok(None));
+    }
+
+    #[test]
+    fn limit_except_judges_unlisted_methods_and_internal_hides() {
+        let la = LocationAccess {
+            main: AccessRt::default(),
+            except: Some((
+                vec!["GET".into()],
+                AccessRt {
+                    rules: vec![rule(false, "all")],
+                    satisfy: Satisfy::All,
+                    auth: None,
+                },
+            )),
+            internal: false,
+        };
+        let h = HeaderMap::new();
+        assert_eq!(la.check(&Method::GET, false, ip(INSIDE), &h), Ok(None));
+        assert_eq!(la.check(&Method::HEAD, false, ip(INSIDE), &h), Ok(None));
+        assert_eq!(
+            la.check(&Method::POST, false, ip(INSIDE), &h),
+            Err(Refusal::Forbidden)
+        );
+        let hidden = LocationAccess {
+            internal: true,
+            ..LocationAccess::default()
+        };
+        assert_eq!(
+            hidden.check(&Method::GET, false, ip(INSIDE), &h),
+            Err(Refusal::NotFound)
+        );
+        assert_eq!(hidden.check(&Method::GET, true, ip(INSIDE), &h), Ok(None));
+    }
+}
