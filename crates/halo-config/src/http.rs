@@ -1100,6 +1100,21 @@ impl HttpConfig {
             for (j, loc) in server.locations.iter().enumerate() {
                 let at = format!("{at}.locations[{j}]");
                 self.check_location(&at, loc, &mut err);
+                if let Some(le) = &loc.limit_except {
+                    let unknown = le
+                        .methods
+                        .iter()
+                        .find(|m| !crate::access::LIMIT_EXCEPT_METHODS.contains(&m.as_str()));
+                    if le.methods.is_empty() || unknown.is_some() {
+                        err(
+                            format!("{at}.limit_except.methods"),
+                            format!(
+                                "needs methods among {}",
+                                crate::access::LIMIT_EXCEPT_METHODS.join(", ")
+                            ),
+                        );
+                    }
+                }
                 crate::tls::check_upstream_tls(
                     &format!("{at}.proxy_ssl"),
                     &loc.proxy_ssl,

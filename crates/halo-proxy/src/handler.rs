@@ -432,9 +432,13 @@ pub(crate) async fn handle(
     let head_check = head_check.and_then(|declared| {
         check_body_size(declared, body_limit(rt, routed.location.map(|(l, _)| l)))
     });
-    // realip at location level (nginx's PREACCESS), unless the server's already applied.
-    if server_real_ip.is_none() {
-        if let Some(r) = routed.location.and_then(|(l, _)| l.real_ip.as_ref()) {
+    // realip at location level (nginx's PREACCESS), unless the server's already applied or a
+    // `return` answered in the rewrite phase before it.
+    if server_real_ip.is_none() && early.is_none() {
+        let preaccess = routed
+            .location
+            .filter(|(l, _)| !matches!(l.action, ActionRt::Return { .. }));
+        if let Some(r) = preaccess.and_then(|(l, _)| l.real_ip.as_ref()) {
             peer = r
                 .client(info.peer, &parts.headers, proxied_source)
                 .unwrap_or(peer);
@@ -567,6 +571,11 @@ async fn run_location(
     let internal_request = ctx.rw.is_some_and(|rw| rw.uri.is_some());
     if loc.access.internal && !internal_request {
         return Err(StatusCode::NOT_FOUND);
+    }
+    // `return` belongs to nginx's rewrite phase: it answers before the limits and the access
+    // checks, which then never see the request.
+    if let ActionRt::Return { .. } = &loc.action {
+        return Box::pin(serve_local(rt, ctx, &loc.action, prefix_len)).await;
     }
     let mut octets = [0u8; 16];
     let binary: &[u8] = match ip {

@@ -181,7 +181,7 @@ limit_req_zones = [{{ name = "one", rate = "1r/s" }}]
 listen = [{{ addr = "{listen}" }}]
 [[servers.locations]]
 path = "/"
-action = {{ type = "return", code = 200, text = "ok" }}
+action = {{ type = "stub_status" }}
 limit_req = [{{ zone = "one" }}]
 limit_req_status = 429
 "#
@@ -488,7 +488,7 @@ limit_req_zones = [{{ name = "one", rate = "10r/s" }}]
 listen = [{{ addr = "{listen}" }}]
 [[servers.locations]]
 path = "/"
-action = {{ type = "return", code = 200, text = "ok" }}
+action = {{ type = "stub_status" }}
 limit_req = [{{ zone = "one", burst = 5 }}]
 "#
     );
@@ -590,7 +590,7 @@ limit_req_zones = [{{ name = "byarg", key = "$arg_a", rate = "1r/m" }}]
 listen = [{{ addr = "{listen}" }}]
 [[servers.locations]]
 path = "/"
-action = {{ type = "return", code = 200, text = "ok" }}
+action = {{ type = "stub_status" }}
 limit_req = [{{ zone = "byarg" }}]
 "#
     );
