@@ -774,8 +774,15 @@ fn build_request_head(f: &Forwarding<'_>) -> (Vec<u8>, bool) {
             put_header(&mut out, spelled, value);
         }
     }
-    if f.client_upgrade.is_some() {
-        if let Some(upgrade) = client.get(header::UPGRADE) {
+    // WebSocket is tunnelled without `proxy_set_header Upgrade/Connection` lines (halo's
+    // convenience); any other protocol (h2c above all: a tunnel past every later request's
+    // routing and access rules) passes only where the configuration sets the headers, as in
+    // nginx, and a location that sets them gets exactly what it sets.
+    if f.client_upgrade.is_some() && !f.loc.override_names.contains(&header::UPGRADE) {
+        if let Some(upgrade) = client
+            .get(header::UPGRADE)
+            .filter(|u| u.as_bytes().eq_ignore_ascii_case(b"websocket"))
+        {
             put_header(&mut out, b"Upgrade", upgrade.as_bytes());
             put_header(&mut out, b"Connection", b"upgrade");
         }

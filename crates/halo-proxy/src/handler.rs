@@ -46,6 +46,8 @@ pub(crate) struct RequestCtx<'a> {
     pub upstream: Option<&'a UpstreamReport>,
     /// The `map`s of the configuration, by user variable index.
     pub maps: &'a [Option<std::sync::Arc<crate::rewrite::MapRt>>],
+    /// `$remote_user`, once `auth_basic` accepted the request.
+    pub remote_user: Option<&'a str>,
 }
 
 impl RequestCtx<'_> {
@@ -205,11 +207,11 @@ impl VarSource for RequestCtx<'_> {
             Var::TimeIso8601 => out.push_str(&crate::access_log::time_iso8601(
                 std::time::SystemTime::now(),
             )),
+            Var::RemoteUser => out.push_str(self.remote_user.unwrap_or("")),
             Var::Msec
             | Var::Status
             | Var::BodyBytesSent
             | Var::BytesSent
-            | Var::RemoteUser
             | Var::RequestTime
             | Var::RequestLength
             | Var::SentHttpHeader(_) => {}
@@ -226,23 +228,57 @@ fn protocol(version: Version) -> &'static str {
     }
 }
 
-fn reason(status: StatusCode) -> String {
-    format!(
-        "{} {}",
-        status.as_u16(),
-        status.canonical_reason().unwrap_or("")
-    )
+/// The title of nginx's built-in page for a status (`ngx_http_error_pages`); `None` for the
+/// statuses nginx answers with an empty body.
+fn page_title(status: u16) -> Option<&'static str> {
+    Some(match status {
+        301 => "301 Moved Permanently",
+        302 => "302 Found",
+        303 => "303 See Other",
+        307 => "307 Temporary Redirect",
+        308 => "308 Permanent Redirect",
+        400 => "400 Bad Request",
+        401 => "401 Authorization Required",
+        402 => "402 Payment Required",
+        403 => "403 Forbidden",
+        404 => "404 Not Found",
+        405 => "405 Not Allowed",
+        406 => "406 Not Acceptable",
+        408 => "408 Request Time-out",
+        409 => "409 Conflict",
+        410 => "410 Gone",
+        411 => "411 Length Required",
+        412 => "412 Precondition Failed",
+        413 => "413 Request Entity Too Large",
+        414 => "414 Request-URI Too Large",
+        415 => "415 Unsupported Media Type",
+        416 => "416 Requested Range Not Satisfiable",
+        421 => "421 Misdirected Request",
+        429 => "429 Too Many Requests",
+        431 => "431 Request Header Fields Too Large",
+        494 => "400 Request Header Or Cookie Too Large",
+        495 => "400 The SSL certificate error",
+        496 => "400 No required SSL certificate was sent",
+        497 => "400 The plain HTTP request was sent to HTTPS port",
+        500 => "500 Internal Server Error",
+        501 => "501 Not Implemented",
+        502 => "502 Bad Gateway",
+        503 => "503 Service Temporarily Unavailable",
+        504 => "504 Gateway Time-out",
+        505 => "505 HTTP Version Not Supported",
+        507 => "507 Insufficient Storage",
+        _ => return None,
+    })
 }
 
-/// nginx's built-in error page, signed "halo".
+/// nginx's built-in page for a status, signed "halo"; an empty body where nginx has no page
+/// (2xx, 304, 418, ...).
 pub(crate) fn error_response(status: StatusCode) -> Response<ResponseBody> {
-    if status.as_u16() < 400 && status != StatusCode::MOVED_PERMANENTLY && !status.is_redirection()
-    {
+    let Some(title) = page_title(status.as_u16()) else {
         let mut response = Response::new(ResponseBody::empty());
         *response.status_mut() = status;
         return response;
-    }
-    let title = reason(status);
+    };
     let body = format!(
         "<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}</h1></center>\r\n<hr><center>halo</center>\r\n</body>\r\n</html>\r\n"
     );
@@ -415,6 +451,7 @@ pub(crate) async fn handle(
             loc_regex: None,
             upstream: None,
             maps: &rt.maps,
+            remote_user: None,
         };
         let (found, answer) = rewrite_phases(rt, &base, &mut rw);
         early = answer;
@@ -457,6 +494,7 @@ pub(crate) async fn handle(
         loc_regex: found.and_then(|m| server.table.regex(m.index)),
         upstream: None,
         maps: &rt.maps,
+        remote_user: None,
     };
 
     let mut response = match head_check {
@@ -471,7 +509,7 @@ pub(crate) async fn handle(
             let pages = routed
                 .location
                 .map_or(&server.error_pages, |(l, _)| &l.error_pages);
-            let mut response = match return_response(rt, code, text) {
+            let mut response = match return_response(rt, ctx.uri, code, text) {
                 Ok(response) => response,
                 Err(status) => Box::pin(serve_error(rt, &ctx, status, pages)).await,
             };
@@ -638,7 +676,11 @@ async fn run_location(
     match &loc.action {
         ActionRt::Proxy(pass) => {
             let proxy_host = pass.proxy_host.to_str().unwrap_or("");
-            let pctx = RequestCtx { proxy_host, ..*ctx };
+            let pctx = RequestCtx {
+                proxy_host,
+                remote_user: remote_user.as_deref(),
+                ..*ctx
+            };
             let limit = body_limit(rt, Some(loc));
             let client_body = body
                 .filter(|_| ctx.has_body && loc.cfg.proxy_pass_request_body)
@@ -763,7 +805,7 @@ async fn serve_local(
 ) -> Result<Response<ResponseBody>, StatusCode> {
     match action {
         ActionRt::Return { code, text } => {
-            return_response(rt, *code, text.as_ref().map(|t| t.render(ctx)))
+            return_response(rt, ctx.uri, *code, text.as_ref().map(|t| t.render(ctx)))
         }
         ActionRt::StubStatus => {
             if ctx.parts.method != Method::GET && ctx.parts.method != Method::HEAD {
@@ -794,6 +836,7 @@ async fn serve_local(
 /// or, for an error code without text, the error (so `error_page` applies).
 fn return_response(
     rt: &Runtime,
+    uri: &str,
     code: u16,
     rendered: Option<String>,
 ) -> Result<Response<ResponseBody>, StatusCode> {
@@ -813,18 +856,30 @@ fn return_response(
         }
         return Ok(response);
     }
-    match rendered {
-        Some(text) => {
-            let mut response = Response::new(ResponseBody::full(text));
-            *response.status_mut() = status;
-            response
-                .headers_mut()
-                .insert(header::CONTENT_TYPE, rt.default_type.clone());
-            Ok(response)
-        }
-        None if code >= 400 => Err(status),
-        None => Ok(error_response(status)),
+    if code >= 400 && rendered.is_none() {
+        return Err(status);
     }
+    // A text (or, below 400, nothing) is sent with the type of the URI's extension, as
+    // nginx's `ngx_http_send_response` does.
+    let mut response = Response::new(ResponseBody::full(rendered.unwrap_or_default()));
+    *response.status_mut() = status;
+    // nginx's header filter drops the type of a 204.
+    if code != 204 {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, mime_for_uri(rt, uri));
+    }
+    Ok(response)
+}
+
+/// The type for a URI by its extension (after the last `.` of the last segment), else
+/// `default_type`.
+pub(crate) fn mime_for_uri(rt: &Runtime, uri: &str) -> HeaderValue {
+    let last = uri.rsplit('/').next().unwrap_or("");
+    last.rsplit_once('.')
+        .and_then(|(_, ext)| rt.mime.get(&ext.to_ascii_lowercase()))
+        .cloned()
+        .unwrap_or_else(|| rt.default_type.clone())
 }
 
 /// The server rewrite phase, then location matching with the location's rewrite phase,

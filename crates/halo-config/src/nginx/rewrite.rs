@@ -178,7 +178,14 @@ impl Importer<'_> {
             }
             _ => return bad(self),
         }
-        args.retain(|a| !a.text.is_empty());
+        // A parenthesis written as a word of its own leaves an empty word; a quoted empty
+        // string (`($a = "")`) stays a value.
+        if args.last().is_some_and(|a| a.text.is_empty()) && args.len() > 1 {
+            args.pop();
+        }
+        if args.first().is_some_and(|a| a.text.is_empty()) && args.len() > 1 {
+            args.remove(0);
+        }
         let text = |a: &Arg| a.text.clone();
         Some(match args.as_slice() {
             [value] => Condition::Value { value: text(value) },
