@@ -548,6 +548,9 @@ pub enum MatchKind {
     /// `location ~* re`: case-insensitive regex (TOML `"regex_ci"`).
     #[serde(rename = "regex_ci")]
     RegexCaseInsensitive,
+    /// `location @name`: never matched by a URI; reached by `try_files` and `error_page`
+    /// (`path` is `@name`).
+    Named,
 }
 
 /// A `location` block.
@@ -652,6 +655,11 @@ pub struct Location {
     /// when the server's did not already change the address (nginx's PREACCESS phase).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub real_ip: Option<RealIp>,
+    /// nginx `try_files`: files (a trailing `/` = a directory) tried in order under the root;
+    /// the first that exists is served here, else the last entry: `=CODE`, `@name`, or a URI
+    /// to redirect to internally. Variables allowed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub try_files: Vec<String>,
 }
 
 fn default_true() -> bool {
@@ -697,6 +705,7 @@ impl Default for Location {
             internal: false,
             limit_except: None,
             real_ip: None,
+            try_files: Vec::new(),
         }
     }
 }
@@ -1097,9 +1106,39 @@ impl HttpConfig {
             for (j, log) in server.access_log.iter().flatten().enumerate() {
                 check_log(format!("{at}.access_log[{j}]"), log, &mut err);
             }
+            let named_exists = |name: &str| {
+                server
+                    .locations
+                    .iter()
+                    .any(|l| l.match_kind == MatchKind::Named && l.path == name)
+            };
+            for (k, page) in server.error_page.iter().enumerate() {
+                if page.uri.starts_with('@') && !named_exists(&page.uri) {
+                    err(
+                        format!("{at}.error_page[{k}]"),
+                        format!("no named location {:?} in this server", page.uri),
+                    );
+                }
+            }
             for (j, loc) in server.locations.iter().enumerate() {
                 let at = format!("{at}.locations[{j}]");
                 self.check_location(&at, loc, &mut err);
+                for (k, page) in loc.error_page.iter().flatten().enumerate() {
+                    if page.uri.starts_with('@') && !named_exists(&page.uri) {
+                        err(
+                            format!("{at}.error_page[{k}]"),
+                            format!("no named location {:?} in this server", page.uri),
+                        );
+                    }
+                }
+                if let Some(last) = loc.try_files.last().filter(|l| l.starts_with('@')) {
+                    if !named_exists(last) {
+                        err(
+                            format!("{at}.try_files"),
+                            format!("no named location {last:?} in this server"),
+                        );
+                    }
+                }
                 if let Some(le) = &loc.limit_except {
                     let unknown = le
                         .methods
@@ -1149,6 +1188,20 @@ impl HttpConfig {
                     err(format!("{at}.path"), "empty regex".into());
                 }
             }
+            MatchKind::Named => {
+                if loc.path.len() < 2 || !loc.path.starts_with('@') {
+                    err(
+                        format!("{at}.path"),
+                        "a named location's path is @NAME".into(),
+                    );
+                }
+            }
+        }
+        if loc.try_files.len() == 1 {
+            err(
+                format!("{at}.try_files"),
+                "needs at least two entries: files to try, then =CODE, @name or a URI".into(),
+            );
         }
         match &loc.action {
             LocationAction::Proxy { pass } => match split_proxy_pass(pass) {
@@ -1272,12 +1325,12 @@ impl HttpConfig {
                 );
             }
         }
-        let local = page.uri.starts_with('/');
+        let local = page.uri.starts_with('/') || (page.uri.len() > 1 && page.uri.starts_with('@'));
         let remote = page.uri.starts_with("http://") || page.uri.starts_with("https://");
         if !local && !remote {
             err(
                 format!("{at}.uri"),
-                format!("{:?} must start with '/' or http(s)://", page.uri),
+                format!("{:?} must start with '/', '@' or http(s)://", page.uri),
             );
         }
         if page.status.is_some() && page.status_from_page {
@@ -1295,7 +1348,7 @@ fn same_namespace(a: MatchKind, b: MatchKind) -> bool {
     use MatchKind::*;
     matches!(
         (a, b),
-        (Exact, Exact) | (Prefix | PrefixNoRegex, Prefix | PrefixNoRegex)
+        (Exact, Exact) | (Prefix | PrefixNoRegex, Prefix | PrefixNoRegex) | (Named, Named)
     )
 }
 

@@ -22,6 +22,7 @@ use crate::runtime::{ActionRt, LimitKey, LocationRt, Runtime, ServerRt};
 use crate::server::Shared;
 use crate::static_files::{self, StaticResult};
 use crate::stats::{stub_status_text, Counters};
+use crate::try_files::Tried;
 use crate::variables::{push_display, Var, VarSource};
 
 /// The request as variables see it.
@@ -48,9 +49,57 @@ pub(crate) struct RequestCtx<'a> {
     pub maps: &'a [Option<std::sync::Arc<crate::rewrite::MapRt>>],
     /// `$remote_user`, once `auth_basic` accepted the request.
     pub remote_user: Option<&'a str>,
+    /// Set when an internal redirect brought the request here.
+    pub internal: Option<&'a Internal>,
+}
+
+/// A request re-entering [`handle`] by an internal redirect (`try_files`, `error_page`).
+#[derive(Debug, Clone)]
+pub(crate) struct Internal {
+    /// Redirects so far (nginx allows 10 in all).
+    hops: u8,
+    /// The client's request target (`$request_uri`).
+    request_uri: String,
+    /// `$uri` here, as the redirect gave it (nginx does not normalise it again).
+    uri: String,
+    /// Go to this named location instead of searching by URI.
+    named: Option<String>,
+    /// Brought here by `error_page`: errors here are not redirected again
+    /// (`recursive_error_pages off`).
+    error_page: bool,
+}
+
+/// Marks a response an internal redirect produced: the location that served it already
+/// added its headers.
+#[derive(Debug, Clone, Copy)]
+struct Redirected;
+
+/// Where an internal redirect goes.
+enum Target {
+    /// A URI, with `?args` if it has them.
+    Uri(String),
+    /// A named location (`@name`), with the request's URI and arguments.
+    Named(String),
 }
 
 impl RequestCtx<'_> {
+    /// `$request_uri`: the client's request target, also after internal redirects.
+    fn request_uri(&self) -> &str {
+        match self.internal {
+            Some(internal) => &internal.request_uri,
+            None => self
+                .parts
+                .uri
+                .path_and_query()
+                .map_or("/", |pq| pq.as_str()),
+        }
+    }
+
+    /// The request was redirected internally or its URI rewritten (for `internal`).
+    fn is_internal(&self) -> bool {
+        self.internal.is_some() || self.rw.is_some_and(|rw| rw.uri.is_some())
+    }
+
     /// `$args`: changed by a rewrite, else the request's.
     fn args(&self) -> Option<&str> {
         match self.rw.and_then(|rw| rw.args.as_deref()) {
@@ -93,9 +142,7 @@ impl VarSource for RequestCtx<'_> {
                 "http"
             }),
             Var::Tls(var) => var.write(self.info.tls.as_deref(), out),
-            Var::RequestUri => {
-                out.push_str(parts.uri.path_and_query().map_or("/", |pq| pq.as_str()))
-            }
+            Var::RequestUri => out.push_str(self.request_uri()),
             Var::Uri => out.push_str(self.uri),
             Var::Args => out.push_str(self.args().unwrap_or("")),
             Var::IsArgs => {
@@ -169,7 +216,12 @@ impl VarSource for RequestCtx<'_> {
             Var::Request => {
                 push_display(
                     out,
-                    format_args!("{} {} {}", parts.method, parts.uri, protocol(parts.version)),
+                    format_args!(
+                        "{} {} {}",
+                        parts.method,
+                        self.request_uri(),
+                        protocol(parts.version)
+                    ),
                 );
             }
             Var::ConnectionRequests => push_display(
@@ -372,7 +424,13 @@ pub(crate) async fn handle(
     body: Option<Incoming>,
 ) -> Response<ResponseBody> {
     let started = Instant::now();
-    let nth = info.track.request_started();
+    let internal = parts.extensions.remove::<Internal>();
+    // An internal redirect is the same request: counted, limited and logged once, outside.
+    let nth = if internal.is_some() {
+        0
+    } else {
+        info.track.request_started()
+    };
     let current = shared.runtime.load_full();
     let rt: &Runtime = if current.listeners.contains_key(&info.listen) {
         &current
@@ -422,7 +480,10 @@ pub(crate) async fn handle(
         .and_then(|r| r.client(info.peer, &parts.headers, proxied_source));
     let mut peer = server_real_ip.unwrap_or(info.peer);
 
-    let normalized = crate::uri::normalize_path(parts.uri.path());
+    let normalized = match &internal {
+        Some(internal) => Ok(Cow::Owned(internal.uri.clone())),
+        None => crate::uri::normalize_path(parts.uri.path()),
+    };
     let head_check = check_head(&parts, rt).and_then(|declared| {
         normalized
             .as_ref()
@@ -437,6 +498,13 @@ pub(crate) async fn handle(
     // only for servers that have rewrite operations.
     let mut rw = crate::rewrite::RewriteState::default();
     let mut early = None;
+    // A jump to a named location starts there (its rewrite operations first).
+    let named = internal.as_ref().and_then(|i| i.named.as_deref());
+    let named_start = named.and_then(|name| server.named.get(name).copied());
+    let named_missing = named.is_some() && named_start.is_none();
+    if named_missing {
+        tracing::error!(name = named.unwrap_or(""), "could not find named location");
+    }
     let found = if server.rewrites && head_check.is_ok() {
         let base = RequestCtx {
             info,
@@ -452,13 +520,22 @@ pub(crate) async fn handle(
             upstream: None,
             maps: &rt.maps,
             remote_user: None,
+            internal: internal.as_ref(),
         };
-        let (found, answer) = rewrite_phases(rt, &base, &mut rw);
+        let (found, answer) = rewrite_phases(rt, &base, &mut rw, named_start);
         early = answer;
         found
+    } else if let Some(index) = named_start {
+        Some(crate::routing::LocationMatch {
+            index,
+            prefix_len: 0,
+        })
     } else {
         server.table.find(&uri)
     };
+    if named_missing {
+        early = Some((500, None));
+    }
     let uri: &str = rw.uri.as_deref().unwrap_or(&uri);
     let routed = Routed {
         location: found.and_then(|m| server.locations.get(m.index).map(|l| (l, m.prefix_len))),
@@ -495,6 +572,7 @@ pub(crate) async fn handle(
         upstream: None,
         maps: &rt.maps,
         remote_user: None,
+        internal: internal.as_ref(),
     };
 
     let mut response = match head_check {
@@ -511,7 +589,7 @@ pub(crate) async fn handle(
                 .map_or(&server.error_pages, |(l, _)| &l.error_pages);
             let mut response = match return_response(rt, ctx.uri, code, text) {
                 Ok(response) => response,
-                Err(status) => Box::pin(serve_error(rt, &ctx, status, pages)).await,
+                Err(status) => Box::pin(serve_error(shared, rt, &ctx, status, pages)).await,
             };
             if let Some((loc, _)) = routed.location {
                 add_headers(&ctx, loc, &mut response);
@@ -524,11 +602,13 @@ pub(crate) async fn handle(
             None => match server.access.check(peer.ip(), &parts.headers) {
                 Ok(user) => {
                     remote_user = user;
-                    Box::pin(serve_server_root(rt, &ctx, server)).await
+                    Box::pin(serve_server_root(shared, rt, &ctx, server)).await
                 }
                 Err(refusal) => match refused(shared, refusal) {
                     Ok(response) => response,
-                    Err(status) => serve_error(rt, &ctx, status, &server.error_pages).await,
+                    Err(status) => {
+                        Box::pin(serve_error(shared, rt, &ctx, status, &server.error_pages)).await
+                    }
                 },
             },
             Some((loc, prefix_len)) => {
@@ -548,9 +628,11 @@ pub(crate) async fn handle(
                 .await;
                 let mut response = match outcome {
                     Ok(response) => response,
-                    Err(status) => Box::pin(serve_error(rt, &ctx, status, &loc.error_pages)).await,
+                    Err(status) => {
+                        Box::pin(serve_error(shared, rt, &ctx, status, &loc.error_pages)).await
+                    }
                 };
-                response.body_mut().finish.permits = permits;
+                response.body_mut().finish.permits.extend(permits);
                 let actx = RequestCtx {
                     upstream: Some(&report),
                     ..ctx
@@ -575,7 +657,7 @@ pub(crate) async fn handle(
     let logs = routed
         .location
         .map(|(l, _)| &l.access_logs)
-        .filter(|l| !l.is_empty());
+        .filter(|l| !l.is_empty() && internal.is_none());
     if let Some(sinks) = logs {
         let record = log_record(&ctx, &response, report, remote_user, started, nth, sinks);
         response.body_mut().finish.log = Some(Box::new(PendingLog {
@@ -606,7 +688,7 @@ async fn run_location(
 ) -> Result<Response<ResponseBody>, StatusCode> {
     let ip = ctx.peer.ip();
     // `internal` (nginx judges it when the location is found, before the limits).
-    let internal_request = ctx.rw.is_some_and(|rw| rw.uri.is_some());
+    let internal_request = ctx.is_internal();
     if loc.access.internal && !internal_request {
         return Err(StatusCode::NOT_FOUND);
     }
@@ -634,8 +716,10 @@ async fn run_location(
             LimitKey::Template(template) => Cow::Owned(template.render(ctx).into_bytes()),
         }
     };
-    // limit_conn (PREACCESS, after the head was read): every rule must pass.
-    for (zone, limit, kind) in &loc.limit_conn {
+    // limit_conn (PREACCESS, after the head was read): every rule must pass. An internal
+    // redirect was limited where it began.
+    let limits = ctx.internal.is_none();
+    for (zone, limit, kind) in loc.limit_conn.iter().filter(|_| limits) {
         let key = key_for(kind);
         match zone.try_acquire_owned(&key, *limit) {
             Some(permit) => permits.push(permit),
@@ -648,7 +732,7 @@ async fn run_location(
     }
     // limit_req: the longest delay of all rules applies; any reject rejects.
     let mut delay = std::time::Duration::ZERO;
-    for (limiter, kind) in &loc.limit_req {
+    for (limiter, kind) in loc.limit_req.iter().filter(|_| limits) {
         let key = key_for(kind);
         match limiter.check(Instant::now(), &key) {
             Verdict::Pass => {}
@@ -673,6 +757,67 @@ async fn run_location(
             Err(refusal) => return refused(shared, refusal),
         }
     }
+    // try_files (nginx's PRECONTENT phase): a file found becomes `$uri` here; otherwise a
+    // status, a named location or an internal redirect.
+    let mut found_uri: Option<String> = None;
+    if let Some(try_files) = &loc.try_files {
+        let (root, alias) = match &loc.action {
+            ActionRt::Static { root, alias, .. } => (
+                root.as_deref().unwrap_or(&ctx.server.root),
+                alias
+                    .as_deref()
+                    .map(|a| (a, ctx.uri.get(..prefix_len).unwrap_or(""))),
+            ),
+            _ => (ctx.server.root.as_path(), None),
+        };
+        let method = ctx.parts.method.clone();
+        match try_files.run(ctx, root, alias).await {
+            Tried::Found(uri) => found_uri = Some(uri),
+            Tried::Status(code) => {
+                let status =
+                    StatusCode::from_u16(code).map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
+                return if code >= 400 {
+                    Err(status)
+                } else {
+                    Ok(error_response(status))
+                };
+            }
+            Tried::Named(name) => {
+                let target = Target::Named(name);
+                return Ok(internal_redirect(
+                    shared,
+                    ctx,
+                    target,
+                    method,
+                    body,
+                    client_upgrade,
+                    false,
+                )
+                .await);
+            }
+            Tried::Redirect(uri) => {
+                let target = Target::Uri(uri);
+                return Ok(internal_redirect(
+                    shared,
+                    ctx,
+                    target,
+                    method,
+                    body,
+                    client_upgrade,
+                    false,
+                )
+                .await);
+            }
+        }
+    }
+    let tried_ctx;
+    let ctx = match &found_uri {
+        Some(uri) => {
+            tried_ctx = RequestCtx { uri, ..*ctx };
+            &tried_ctx
+        }
+        None => ctx,
+    };
     match &loc.action {
         ActionRt::Proxy(pass) => {
             let proxy_host = pass.proxy_host.to_str().unwrap_or("");
@@ -889,18 +1034,30 @@ fn rewrite_phases(
     rt: &Runtime,
     base: &RequestCtx<'_>,
     rw: &mut crate::rewrite::RewriteState,
+    mut named: Option<usize>,
 ) -> (
     Option<crate::routing::LocationMatch>,
     Option<(u16, Option<String>)>,
 ) {
     use crate::rewrite::Flow;
     let server = base.server;
-    if let Flow::Return { code, text } = crate::rewrite::run(&server.rewrite, base, rw, false) {
-        return (None, Some((code, text)));
+    // A jump to a named location skips the server's operations (nginx goes straight to the
+    // named location's rewrite phase).
+    if named.is_none() {
+        if let Flow::Return { code, text } = crate::rewrite::run(&server.rewrite, base, rw, false) {
+            return (None, Some((code, text)));
+        }
     }
     for _ in 0..=10 {
         let uri = rw.uri.clone().unwrap_or_else(|| base.uri.to_owned());
-        let Some(found) = server.table.find(&uri) else {
+        let found = match named.take() {
+            Some(index) => Some(crate::routing::LocationMatch {
+                index,
+                prefix_len: 0,
+            }),
+            None => server.table.find(&uri),
+        };
+        let Some(found) = found else {
             return (None, None);
         };
         let Some(loc) = server.locations.get(found.index) else {
@@ -942,6 +1099,7 @@ fn add_slash(ctx: &RequestCtx<'_>) -> Response<ResponseBody> {
 
 /// A request no location took: the server's root and index files, its error pages.
 async fn serve_server_root(
+    shared: &Shared,
     rt: &Runtime,
     ctx: &RequestCtx<'_>,
     server: &ServerRt,
@@ -950,7 +1108,9 @@ async fn serve_server_root(
     match static_files::serve(rt, &ctx.parts.method, path, ctx.uri, &server.index).await {
         StaticResult::Found(response) => *response,
         StaticResult::AddSlash => add_slash(ctx),
-        StaticResult::Status(status) => serve_error(rt, ctx, status, &server.error_pages).await,
+        StaticResult::Status(status) => {
+            Box::pin(serve_error(shared, rt, ctx, status, &server.error_pages)).await
+        }
     }
 }
 
@@ -958,17 +1118,25 @@ fn find_error_page(pages: &[ErrorPage], status: StatusCode) -> Option<&ErrorPage
     pages.iter().find(|p| p.codes.contains(&status.as_u16()))
 }
 
-/// `error_page`: an internal redirect to a local URI (served as GET by the location it maps
-/// to; `recursive_error_pages off`, so errors there are not redirected again), or a 302 to a URL.
+/// `error_page`: an internal redirect to a local URI (as GET, HEAD staying HEAD) or a named
+/// location (same method), served by whatever location takes it; `recursive_error_pages
+/// off`, so errors there are not redirected again. An absolute URL answers 302 (or the `=`
+/// code). The answer keeps the original status unless the rule says `=` (the page's own) or
+/// `=CODE`.
 async fn serve_error(
+    shared: &Shared,
     rt: &Runtime,
     ctx: &RequestCtx<'_>,
     status: StatusCode,
     pages: &[ErrorPage],
 ) -> Response<ResponseBody> {
+    let _ = rt;
     let Some(page) = find_error_page(pages, status) else {
         return error_response(status);
     };
+    if ctx.internal.is_some_and(|i| i.error_page) {
+        return error_response(status);
+    }
     if page.uri.starts_with("http://") || page.uri.starts_with("https://") {
         let code = page
             .status
@@ -980,54 +1148,102 @@ async fn serve_error(
         }
         return response;
     }
-    let (path, query) = page
-        .uri
-        .split_once('?')
-        .map_or((page.uri.as_str(), None), |(p, q)| (p, Some(q)));
-    let Some(m) = ctx.server.table.find(path) else {
-        return error_response(status);
+    let (target, method) = if page.uri.starts_with('@') {
+        (Target::Named(page.uri.clone()), ctx.parts.method.clone())
+    } else {
+        let method = if ctx.parts.method == Method::HEAD {
+            Method::HEAD
+        } else {
+            Method::GET
+        };
+        (Target::Uri(page.uri.clone()), method)
     };
-    let Some(target) = ctx.server.locations.get(m.index) else {
-        return error_response(status);
+    let mut response = internal_redirect(shared, ctx, target, method, None, None, true).await;
+    if !page.status_from_page {
+        let forced = page.status.and_then(|c| StatusCode::from_u16(c).ok());
+        if forced.is_none() && response.status().as_u16() >= 400 {
+            // The page itself failed: the original error, with the built-in page.
+            return error_response(status);
+        }
+        *response.status_mut() = forced.unwrap_or(status);
+    }
+    response
+}
+
+/// nginx's internal redirect: the request starts over (server rewrites, location search,
+/// access checks, content) at another URI or a named location, with the same connection,
+/// headers and (for try_files) body. At most 10 per request, then 500.
+async fn internal_redirect(
+    shared: &Shared,
+    ctx: &RequestCtx<'_>,
+    target: Target,
+    method: Method,
+    body: Option<Incoming>,
+    upgrade: Option<OnUpgrade>,
+    error_page: bool,
+) -> Response<ResponseBody> {
+    let hops = ctx.internal.map_or(0, |i| i.hops) + 1;
+    if hops > 10 {
+        tracing::error!(
+            uri = ctx.uri,
+            "rewrite or internal redirection cycle while internally redirecting"
+        );
+        return error_response(StatusCode::INTERNAL_SERVER_ERROR);
+    }
+    let (path, target_uri, named) = match target {
+        Target::Uri(uri) => {
+            let (path, args) = uri
+                .split_once('?')
+                .map_or((uri.as_str(), None), |(p, a)| (p, Some(a)));
+            (
+                path.to_owned(),
+                with_args(&crate::uri::encode_path(path), args),
+                None,
+            )
+        }
+        Target::Named(name) => (
+            ctx.uri.to_owned(),
+            with_args(&crate::uri::encode_path(ctx.uri), ctx.args()),
+            Some(name),
+        ),
     };
+    let uri = target_uri;
     let mut parts = Request::new(()).into_parts().0;
-    parts.method = Method::GET;
+    parts.method = method;
     parts.version = ctx.parts.version;
     parts.headers = ctx.parts.headers.clone();
-    parts.uri = match query {
-        Some(q) => format!("{path}?{q}"),
-        None => path.to_owned(),
+    parts.uri = match uri.parse() {
+        Ok(uri) => uri,
+        Err(_) => return error_response(StatusCode::INTERNAL_SERVER_ERROR),
+    };
+    if let Some(case) = ctx.parts.extensions.get::<crate::header_case::HeaderCase>() {
+        parts.extensions.insert(case.clone());
     }
-    .parse()
-    .unwrap_or_else(|_| http::Uri::from_static("/"));
-    let ictx = RequestCtx {
-        parts: &parts,
+    if let Some(upgrade) = upgrade {
+        parts.extensions.insert(upgrade);
+    }
+    parts.extensions.insert(Internal {
+        hops,
+        request_uri: ctx.request_uri().to_owned(),
         uri: path,
-        ..*ctx
-    };
-    let result = match &target.action {
-        ActionRt::Proxy(_) => Err(StatusCode::NOT_FOUND),
-        other => serve_local(rt, &ictx, other, m.prefix_len).await,
-    };
-    match result {
-        Ok(mut response) => {
-            let final_status = if page.status_from_page {
-                response.status()
-            } else {
-                page.status
-                    .and_then(|c| StatusCode::from_u16(c).ok())
-                    .unwrap_or(status)
-            };
-            *response.status_mut() = final_status;
-            response
-        }
-        Err(_) => error_response(status),
+        named,
+        error_page: error_page || ctx.internal.is_some_and(|i| i.error_page),
+    });
+    let mut response = Box::pin(handle(shared, ctx.info, parts, body)).await;
+    response.extensions_mut().insert(Redirected);
+    response
+}
+
+fn with_args(path: &str, args: Option<&str>) -> String {
+    match args {
+        Some(args) if !args.is_empty() => format!("{path}?{args}"),
+        _ => path.to_owned(),
     }
 }
 
 /// `add_header`: only for 200, 201, 204, 206, 301, 302, 303, 304, 307, 308 unless `always`.
 fn add_headers(ctx: &RequestCtx<'_>, loc: &LocationRt, response: &mut Response<ResponseBody>) {
-    if loc.add_headers.is_empty() {
+    if loc.add_headers.is_empty() || response.extensions().get::<Redirected>().is_some() {
         return;
     }
     let ok_status = matches!(

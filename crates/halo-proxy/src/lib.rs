@@ -55,6 +55,7 @@ mod tls_client_auth;
 mod tls_config;
 mod tls_signature;
 mod tls_vars;
+mod try_files;
 mod upstream_h1;
 mod upstream_h2;
 mod upstream_tls;

@@ -133,6 +133,8 @@ impl Locations {
                         .map_err(|e| format!("location {:?}: {e}", loc.path))?;
                     table.regexes.push((regex, index));
                 }
+                // Reached by name only.
+                MatchKind::Named => {}
             }
         }
         table

@@ -188,6 +188,8 @@ pub(crate) struct LocationRt {
     /// The realip module at location level (applied when the server's did not change the
     /// address).
     pub real_ip: Option<crate::real_ip::RealIpRt>,
+    /// `try_files`.
+    pub try_files: Option<crate::try_files::TryFiles>,
     pub next_upstream: NextUpstream,
     /// Rewrite-module operations of the location (run once it is chosen).
     pub rewrite: Vec<crate::rewrite::OpRt>,
@@ -215,6 +217,8 @@ pub(crate) struct ServerRt {
     pub access: crate::access::AccessRt,
     /// The realip module at server level, applied once the server is chosen.
     pub real_ip: Option<crate::real_ip::RealIpRt>,
+    /// Named locations (`@name`) by name, as indices into `locations`.
+    pub named: HashMap<String, usize>,
 }
 
 /// The compiled configuration.
@@ -525,6 +529,13 @@ impl Runtime {
                 .map(crate::real_ip::RealIpRt::build)
                 .transpose()
                 .map_err(|e| vec![e])?,
+            named: server
+                .locations
+                .iter()
+                .enumerate()
+                .filter(|(_, l)| l.match_kind == halo_config::http::MatchKind::Named)
+                .map(|(i, l)| (l.path.clone(), i))
+                .collect(),
         })
     }
 
@@ -687,6 +698,7 @@ impl Runtime {
                 .as_ref()
                 .map(crate::real_ip::RealIpRt::build)
                 .transpose()?,
+            try_files: crate::try_files::TryFiles::build(&loc.try_files, &self.user_vars)?,
             next_upstream: NextUpstream::new(&loc.proxy_next_upstream),
             rewrite: crate::rewrite::compile(&loc.rewrite, &self.user_vars)?,
             headers_use_upstream,

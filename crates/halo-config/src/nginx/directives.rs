@@ -6,7 +6,6 @@
 pub(crate) fn refused_reason(name: &str) -> Option<&'static str> {
     Some(match name {
         "auth_request" | "auth_jwt" => "only auth_basic and allow/deny are implemented",
-        "try_files" => "try_files is not implemented; use a static location or proxy_pass",
         "fastcgi_pass" | "uwsgi_pass" | "scgi_pass" | "memcached_pass" => {
             "halo proxies HTTP and gRPC only (proxy_pass, grpc_pass)"
         }

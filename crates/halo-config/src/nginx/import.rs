@@ -931,17 +931,6 @@ impl Importer<'_> {
             }
             return None;
         }
-        if page.uri.starts_with('@') {
-            self.err(
-                &uri.pos,
-                format!(
-                    "error_page to the named location \"{}\" is not supported by halo",
-                    page.uri
-                ),
-                Some("a URI starting with /"),
-            );
-            return None;
-        }
         Some(page)
     }
 
@@ -1498,6 +1487,7 @@ impl Importer<'_> {
         };
         let mut location_nodes = Vec::new();
         let mut server_return: Option<(LocationAction, Pos)> = None;
+        let mut server_try_files: Option<(Vec<String>, Pos)> = None;
         let mut ssl_on = false;
         // Rewrite-module directives in order (returns included), and whether any is more
         // than a `return`.
@@ -1510,6 +1500,11 @@ impl Importer<'_> {
                 continue;
             }
             match child.name.as_str() {
+                "try_files" => {
+                    if let Some(list) = self.try_files(child) {
+                        server_try_files = Some((list, child.pos.clone()));
+                    }
+                }
                 "listen" => {
                     if let Some(l) = self.listen(child) {
                         self.record(format!("{at}.listen[{}]", server.listen.len()), &child.pos);
@@ -1622,10 +1617,20 @@ impl Importer<'_> {
                 block: Some(Vec::new()),
             };
             let j = server.locations.len();
-            if let Some(loc) = self.location(&implicit, &format!("{at}.locations[{j}]"), &effective)
+            if let Some(mut loc) =
+                self.location(&implicit, &format!("{at}.locations[{j}]"), &effective)
             {
+                // A server-level try_files serves the requests no location takes.
+                if let Some((list, _)) = server_try_files.take() {
+                    loc.try_files = list;
+                }
                 server.locations.push(loc);
             }
+        }
+        if let Some((_, pos)) = server_try_files {
+            self.diags.push(pos.warning(
+                "try_files at server level applies only to requests no location takes, and \"location /\" takes them all; it has no effect",
+            ));
         }
         // A server-level `return` runs in the rewrite phase before any location is chosen
         // (ngx_http_rewrite_module): every request gets it.
@@ -1797,10 +1802,7 @@ impl Importer<'_> {
     fn location(&mut self, node: &Node, at: &str, server_scope: &Scope) -> Option<Location> {
         self.record(at.to_owned(), &node.pos);
         let (match_kind, path) = match node.args.as_slice() {
-            [path] if path.text.starts_with('@') => {
-                self.warn(node, format!("named location {}: halo has no named locations (error_page and try_files cannot jump there); skipped", path.text));
-                return None;
-            }
+            [path] if path.text.starts_with('@') => (MatchKind::Named, path.text.clone()),
             [path] if path.text.starts_with('=') && path.text.len() > 1 => {
                 (MatchKind::Exact, path.text[1..].to_owned())
             }
@@ -1849,6 +1851,7 @@ impl Importer<'_> {
         let mut rewrite_logic = false;
         let mut action_is_return = false;
         let mut internal = false;
+        let mut try_files: Vec<String> = Vec::new();
         let mut limit_except: Option<(Vec<String>, Scope)> = None;
         for child in self.block(node) {
             if self.tls_directive(child, "location", &mut scope.tls)
@@ -1937,6 +1940,11 @@ impl Importer<'_> {
                     "nested locations are not supported by halo",
                     Some("one level of location per server"),
                 ),
+                "try_files" => {
+                    if let Some(list) = self.try_files(child) {
+                        try_files = list;
+                    }
+                }
                 "internal" => {
                     if self.no_block(child) {
                         if child.args.is_empty() {
@@ -2066,6 +2074,7 @@ impl Importer<'_> {
             satisfy: effective.satisfy.unwrap_or_default(),
             internal,
             limit_except,
+            try_files,
             real_ip: if scope.sets_real_ip() {
                 effective.real_ip()
             } else {
@@ -2095,6 +2104,34 @@ impl Importer<'_> {
             loc.error_page = Some(pages.iter().map(|(p, _)| p.clone()).collect());
         }
         Some(loc)
+    }
+
+    /// `try_files FILE... URI|=CODE|@NAME`.
+    fn try_files(&mut self, node: &Node) -> Option<Vec<String>> {
+        if !self.no_block(node) {
+            return None;
+        }
+        if node.args.len() < 2 {
+            self.err(
+                &node.pos,
+                "invalid number of arguments in \"try_files\" directive",
+                Some("try_files FILE ... URI; or try_files FILE ... =CODE;"),
+            );
+            return None;
+        }
+        if let Some(last) = node.args.last() {
+            if let Some(code) = last.text.strip_prefix('=') {
+                if !code.parse::<u16>().is_ok_and(|c| c <= 999) {
+                    self.err(
+                        &last.pos,
+                        format!("invalid code \"{}\"", last.text),
+                        Some("=CODE"),
+                    );
+                    return None;
+                }
+            }
+        }
+        Some(node.args.iter().map(|a| a.text.clone()).collect())
     }
 
     /// `auth_basic` + `auth_basic_user_file` in effect at a level.
@@ -2355,5 +2392,6 @@ pub(crate) fn handled(name: &str) -> bool {
             | "set_real_ip_from"
             | "real_ip_header"
             | "real_ip_recursive"
+            | "try_files"
     ) || ssl::is_tls_directive(name)
 }
