@@ -780,7 +780,8 @@ async fn serve_local(
             let root = root.as_deref().unwrap_or(&ctx.server.root);
             let path = static_files::file_path(root, alias.as_deref(), ctx.uri, prefix_len);
             let index = index.as_deref().unwrap_or(&ctx.server.index);
-            match static_files::serve(rt, &ctx.parts.method, path, ctx.uri, index).await {
+            let headers = &ctx.parts.headers;
+            match static_files::serve(rt, &ctx.parts.method, path, ctx.uri, index, headers).await {
                 StaticResult::Found(response) => Ok(*response),
                 StaticResult::Status(status) => Err(status),
                 StaticResult::AddSlash => Ok(add_slash(ctx)),
@@ -892,7 +893,8 @@ async fn serve_server_root(
     server: &ServerRt,
 ) -> Response<ResponseBody> {
     let path = static_files::file_path(&server.root, None, ctx.uri, 0);
-    match static_files::serve(rt, &ctx.parts.method, path, ctx.uri, &server.index).await {
+    let headers = &ctx.parts.headers;
+    match static_files::serve(rt, &ctx.parts.method, path, ctx.uri, &server.index, headers).await {
         StaticResult::Found(response) => *response,
         StaticResult::AddSlash => add_slash(ctx),
         StaticResult::Status(status) => serve_error(rt, ctx, status, &server.error_pages).await,
