@@ -238,20 +238,218 @@ impl UpstreamBody {
     }
 }
 
-/// A file being sent.
+/// A file being sent: the whole file, one byte range of it, or several ranges framed as
+/// `multipart/byteranges`. Ranges are read where they lie (a seek, then reads), one chunk at a
+/// time; multipart part heads are written as their part comes, so memory stays bounded by the
+/// number of ranges (16 bytes each), whatever the file size.
 #[derive(Debug)]
 pub(crate) struct FileBody {
     file: tokio::fs::File,
+    /// The range being sent, as (offset, length) still to send.
+    current: Option<(u64, u64)>,
+    /// The ranges after it (none for a whole file or one range: no allocation).
+    rest: std::vec::IntoIter<(u64, u64)>,
+    /// The framing around each range when several are sent.
+    multipart: Option<Multipart>,
+    /// The head of the current part was sent (multipart only).
+    head_sent: bool,
+    /// Body bytes left, framing included.
     remaining: u64,
+    /// Where the file's cursor is; `None` while unknown (a seek in flight or failed).
+    cursor: Option<u64>,
+    seeking: bool,
 }
 
 impl FileBody {
+    /// The whole file (`len` bytes from its start).
     pub fn new(file: tokio::fs::File, len: u64) -> Self {
+        Self::range(file, 0, len)
+    }
+
+    /// `len` bytes from `offset`.
+    pub fn range(file: tokio::fs::File, offset: u64, len: u64) -> Self {
         FileBody {
             file,
+            current: Some((offset, len)),
+            rest: Vec::new().into_iter(),
+            multipart: None,
+            head_sent: false,
             remaining: len,
+            // A file just opened is at its start.
+            cursor: Some(0),
+            seeking: false,
         }
     }
+
+    /// Several ranges `(offset, length)` as a `multipart/byteranges` body framed by `multipart`.
+    pub fn multipart(file: tokio::fs::File, ranges: Vec<(u64, u64)>, multipart: Multipart) -> Self {
+        let remaining = multipart.body_len(&ranges);
+        let mut rest = ranges.into_iter();
+        FileBody {
+            file,
+            current: rest.next(),
+            rest,
+            multipart: Some(multipart),
+            head_sent: false,
+            remaining,
+            cursor: Some(0),
+            seeking: false,
+        }
+    }
+
+    fn poll_data(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, BoxError>>> {
+        use tokio::io::AsyncSeek;
+        loop {
+            let Some((offset, len)) = self.current else {
+                // After the last part: the closing boundary, once.
+                return Poll::Ready(self.multipart.take().map(|m| {
+                    let closing = m.closing();
+                    self.remaining = self.remaining.saturating_sub(closing.len() as u64);
+                    Ok(closing)
+                }));
+            };
+            if let (Some(m), false) = (&self.multipart, self.head_sent) {
+                self.head_sent = true;
+                let head = m.part_head(offset, len);
+                self.remaining = self.remaining.saturating_sub(head.len() as u64);
+                return Poll::Ready(Some(Ok(head)));
+            }
+            if len == 0 {
+                self.current = self.rest.next();
+                self.head_sent = false;
+                continue;
+            }
+            if self.cursor != Some(offset) {
+                if !self.seeking {
+                    self.cursor = None;
+                    if let Err(error) =
+                        Pin::new(&mut self.file).start_seek(io::SeekFrom::Start(offset))
+                    {
+                        return Poll::Ready(Some(Err(Box::new(error))));
+                    }
+                    self.seeking = true;
+                }
+                let done = ready!(Pin::new(&mut self.file).poll_complete(cx));
+                self.seeking = false;
+                match done {
+                    Ok(at) if at == offset => self.cursor = Some(at),
+                    Ok(_) => {
+                        return Poll::Ready(Some(Err(Box::new(io::Error::other(
+                            "seek landed elsewhere",
+                        )))))
+                    }
+                    Err(error) => return Poll::Ready(Some(Err(Box::new(error)))),
+                }
+            }
+            let want = FILE_CHUNK.min(usize::try_from(len).unwrap_or(FILE_CHUNK));
+            let mut chunk = vec![0u8; want];
+            let mut buf = ReadBuf::new(&mut chunk);
+            if let Err(error) = ready!(Pin::new(&mut self.file).poll_read(cx, &mut buf)) {
+                self.cursor = None;
+                return Poll::Ready(Some(Err(Box::new(error))));
+            }
+            let n = buf.filled().len();
+            if n == 0 {
+                return Poll::Ready(Some(Err(Box::new(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "file shrank",
+                )))));
+            }
+            chunk.truncate(n);
+            let n = n as u64;
+            self.cursor = Some(offset + n);
+            self.remaining = self.remaining.saturating_sub(n);
+            if n == len {
+                self.current = self.rest.next();
+                self.head_sent = false;
+            } else {
+                self.current = Some((offset + n, len - n));
+            }
+            return Poll::Ready(Some(Ok(Bytes::from(chunk))));
+        }
+    }
+}
+
+/// nginx's `multipart/byteranges` framing (`ngx_http_range_multipart_header`): before each
+/// part `CRLF "--" BOUNDARY CRLF "Content-Type: " TYPE CRLF "Content-Range: bytes S-E/LEN"
+/// CRLF CRLF`, after the last `CRLF "--" BOUNDARY "--" CRLF`.
+#[derive(Debug)]
+pub(crate) struct Multipart {
+    /// `CRLF "--" BOUNDARY CRLF ["Content-Type: " TYPE CRLF] "Content-Range: bytes "`.
+    head_prefix: Bytes,
+    boundary_len: usize,
+    /// The whole file's length, the `/LEN` of each Content-Range.
+    file_len: u64,
+}
+
+impl Multipart {
+    /// `content_type` empty: the parts have no Content-Type line, as nginx's.
+    pub fn new(boundary: &str, content_type: &[u8], file_len: u64) -> Self {
+        let mut head = Vec::with_capacity(64 + content_type.len());
+        head.extend_from_slice(b"\r\n--");
+        head.extend_from_slice(boundary.as_bytes());
+        head.extend_from_slice(b"\r\n");
+        if !content_type.is_empty() {
+            head.extend_from_slice(b"Content-Type: ");
+            head.extend_from_slice(content_type);
+            head.extend_from_slice(b"\r\n");
+        }
+        head.extend_from_slice(b"Content-Range: bytes ");
+        Multipart {
+            head_prefix: Bytes::from(head),
+            boundary_len: boundary.len(),
+            file_len,
+        }
+    }
+
+    /// The head of the part holding `len` bytes from `offset`.
+    fn part_head(&self, offset: u64, len: u64) -> Bytes {
+        let range = format!(
+            "{}-{}/{}\r\n\r\n",
+            offset,
+            (offset + len).saturating_sub(1),
+            self.file_len
+        );
+        let mut head = Vec::with_capacity(self.head_prefix.len() + range.len());
+        head.extend_from_slice(&self.head_prefix);
+        head.extend_from_slice(range.as_bytes());
+        Bytes::from(head)
+    }
+
+    /// `CRLF "--" BOUNDARY "--" CRLF`.
+    fn closing(&self) -> Bytes {
+        let boundary = self
+            .head_prefix
+            .get(4..4 + self.boundary_len)
+            .unwrap_or(b"");
+        let mut closing = Vec::with_capacity(self.boundary_len + 8);
+        closing.extend_from_slice(b"\r\n--");
+        closing.extend_from_slice(boundary);
+        closing.extend_from_slice(b"--\r\n");
+        Bytes::from(closing)
+    }
+
+    /// The body's length: every part with its head, and the closing boundary.
+    pub fn body_len(&self, ranges: &[(u64, u64)]) -> u64 {
+        let closing = self.boundary_len as u64 + 8;
+        ranges.iter().fold(closing, |total, &(offset, len)| {
+            let digits = decimal_len(offset)
+                + decimal_len((offset + len).saturating_sub(1))
+                + decimal_len(self.file_len);
+            // "S-E/LEN" CRLF CRLF
+            total + self.head_prefix.len() as u64 + digits + 2 + 4 + len
+        })
+    }
+}
+
+/// Digits of `n` in decimal.
+fn decimal_len(mut n: u64) -> u64 {
+    let mut digits = 1;
+    while n >= 10 {
+        n /= 10;
+        digits += 1;
+    }
+    digits
 }
 
 const FILE_CHUNK: usize = 32 * 1024;
@@ -341,30 +539,7 @@ impl Body for ResponseBody {
             }
             ResponseKind::UpstreamH2(body) => ready!(body.poll_frame(cx)),
             ResponseKind::File(file) => {
-                if file.remaining == 0 {
-                    None
-                } else {
-                    let want =
-                        FILE_CHUNK.min(usize::try_from(file.remaining).unwrap_or(FILE_CHUNK));
-                    let mut chunk = vec![0u8; want];
-                    let mut buf = ReadBuf::new(&mut chunk);
-                    match ready!(Pin::new(&mut file.file).poll_read(cx, &mut buf)) {
-                        Ok(()) => {
-                            let n = buf.filled().len();
-                            if n == 0 {
-                                Some(Err(Box::new(io::Error::new(
-                                    io::ErrorKind::UnexpectedEof,
-                                    "file shrank",
-                                )) as BoxError))
-                            } else {
-                                chunk.truncate(n);
-                                file.remaining -= n as u64;
-                                Some(Ok(Frame::data(Bytes::from(chunk))))
-                            }
-                        }
-                        Err(error) => Some(Err(Box::new(error) as BoxError)),
-                    }
-                }
+                ready!(file.poll_data(cx)).map(|result| result.map(Frame::data))
             }
         };
         if let Some(Ok(frame)) = &frame {

@@ -67,12 +67,29 @@ pub(crate) struct Internal {
     /// Brought here by `error_page`: errors here are not redirected again
     /// (`recursive_error_pages off`).
     error_page: bool,
+    /// The status an error page answers with (`error_page` without `=`, or `=CODE`), set
+    /// before this location's `add_header` judges it.
+    status: Option<StatusCode>,
 }
 
 /// Marks a response an internal redirect produced: the location that served it already
 /// added its headers.
 #[derive(Debug, Clone, Copy)]
 struct Redirected;
+
+/// What made an internal redirect.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Cause {
+    /// `try_files`, `index`: the same request elsewhere.
+    Internal,
+    /// `error_page`; `whole`: the page answers with the error status, so the request's
+    /// Range and conditional headers do not apply to it (nginx serves it whole); `forced`:
+    /// the status it answers with.
+    ErrorPage {
+        whole: bool,
+        forced: Option<StatusCode>,
+    },
+}
 
 /// Where an internal redirect goes.
 enum Target {
@@ -632,6 +649,7 @@ pub(crate) async fn handle(
                         Box::pin(serve_error(shared, rt, &ctx, status, &loc.error_pages)).await
                     }
                 };
+                force_status(internal.as_ref(), &mut response);
                 response.body_mut().finish.permits.extend(permits);
                 let actx = RequestCtx {
                     upstream: Some(&report),
@@ -695,7 +713,7 @@ async fn run_location(
     // `return` belongs to nginx's rewrite phase: it answers before the limits and the access
     // checks, which then never see the request.
     if let ActionRt::Return { .. } = &loc.action {
-        return Box::pin(serve_local(rt, ctx, &loc.action, prefix_len)).await;
+        return Box::pin(serve_local(shared, rt, ctx, &loc.action, prefix_len)).await;
     }
     let mut octets = [0u8; 16];
     let binary: &[u8] = match ip {
@@ -791,7 +809,7 @@ async fn run_location(
                     method,
                     body,
                     client_upgrade,
-                    false,
+                    Cause::Internal,
                 )
                 .await);
             }
@@ -804,7 +822,7 @@ async fn run_location(
                     method,
                     body,
                     client_upgrade,
-                    false,
+                    Cause::Internal,
                 )
                 .await);
             }
@@ -861,9 +879,28 @@ async fn run_location(
             }
         }
         // Boxed, like the other rare paths: the common proxied request keeps a small state.
-        other => Box::pin(serve_local(rt, ctx, other, prefix_len)).await,
+        other => Box::pin(serve_local(shared, rt, ctx, other, prefix_len)).await,
     }
 }
+
+/// An error page answers with the error's status; it is set before the serving location's
+/// `add_header` judges the status, as in nginx. A page that failed keeps its own error.
+fn force_status(internal: Option<&Internal>, response: &mut Response<ResponseBody>) {
+    if let Some(status) = internal.and_then(|i| i.status) {
+        if response.extensions().get::<Redirected>().is_some() {
+            return;
+        }
+        if response.status().as_u16() < 400 {
+            *response.status_mut() = status;
+        } else {
+            response.extensions_mut().insert(PageFailed);
+        }
+    }
+}
+
+/// An error page that could not be served (its own error).
+#[derive(Debug, Clone, Copy)]
+struct PageFailed;
 
 /// An access refusal: 401 with its challenge, or the status for `error_page` (403, 404).
 fn refused(
@@ -943,6 +980,7 @@ fn status_or_503(code: u16) -> StatusCode {
 
 /// Locally produced content: return, stub_status, static files.
 async fn serve_local(
+    shared: &Shared,
     rt: &Runtime,
     ctx: &RequestCtx<'_>,
     action: &ActionRt,
@@ -967,7 +1005,28 @@ async fn serve_local(
             let root = root.as_deref().unwrap_or(&ctx.server.root);
             let path = static_files::file_path(root, alias.as_deref(), ctx.uri, prefix_len);
             let index = index.as_deref().unwrap_or(&ctx.server.index);
-            match static_files::serve(rt, &ctx.parts.method, path, ctx.uri, index).await {
+            // The index module: the first index file that exists is an internal redirect
+            // (so its own location, add_header included, serves it), arguments kept.
+            if ctx.uri.ends_with('/')
+                && matches!(ctx.parts.method, Method::GET | Method::HEAD | Method::POST)
+            {
+                if let Some(name) = static_files::find_index(&path, index).await {
+                    let target = Target::Uri(with_args(&format!("{}{name}", ctx.uri), ctx.args()));
+                    let method = ctx.parts.method.clone();
+                    return Ok(internal_redirect(
+                        shared,
+                        ctx,
+                        target,
+                        method,
+                        None,
+                        None,
+                        Cause::Internal,
+                    )
+                    .await);
+                }
+            }
+            let headers = &ctx.parts.headers;
+            match static_files::serve(rt, &ctx.parts.method, path, ctx.uri, index, headers).await {
                 StaticResult::Found(response) => Ok(*response),
                 StaticResult::Status(status) => Err(status),
                 StaticResult::AddSlash => Ok(add_slash(ctx)),
@@ -1105,7 +1164,8 @@ async fn serve_server_root(
     server: &ServerRt,
 ) -> Response<ResponseBody> {
     let path = static_files::file_path(&server.root, None, ctx.uri, 0);
-    match static_files::serve(rt, &ctx.parts.method, path, ctx.uri, &server.index).await {
+    let headers = &ctx.parts.headers;
+    match static_files::serve(rt, &ctx.parts.method, path, ctx.uri, &server.index, headers).await {
         StaticResult::Found(response) => *response,
         StaticResult::AddSlash => add_slash(ctx),
         StaticResult::Status(status) => {
@@ -1158,14 +1218,32 @@ async fn serve_error(
         };
         (Target::Uri(page.uri.clone()), method)
     };
-    let mut response = internal_redirect(shared, ctx, target, method, None, None, true).await;
-    if !page.status_from_page {
-        let forced = page.status.and_then(|c| StatusCode::from_u16(c).ok());
-        if forced.is_none() && response.status().as_u16() >= 400 {
-            // The page itself failed: the original error, with the built-in page.
-            return error_response(status);
+    let whole = !page.status_from_page && page.status != Some(200);
+    let forced = if page.status_from_page {
+        None
+    } else {
+        Some(
+            page.status
+                .and_then(|c| StatusCode::from_u16(c).ok())
+                .unwrap_or(status),
+        )
+    };
+    let cause = Cause::ErrorPage { whole, forced };
+    let mut response = internal_redirect(shared, ctx, target, method, None, None, cause).await;
+    if let Some(forced) = forced {
+        if response.extensions().get::<PageFailed>().is_some() {
+            // The page itself failed: the error, with the built-in page.
+            return error_response(forced);
         }
-        *response.status_mut() = forced.unwrap_or(status);
+        *response.status_mut() = forced;
+    }
+    // nginx's header filter keeps Last-Modified only on 200, 206 and 304; its range filter
+    // offers ranges only on 200.
+    if !matches!(response.status().as_u16(), 200 | 206 | 304) {
+        response.headers_mut().remove(header::LAST_MODIFIED);
+    }
+    if response.status() != StatusCode::OK {
+        response.headers_mut().remove(header::ACCEPT_RANGES);
     }
     response
 }
@@ -1180,7 +1258,7 @@ async fn internal_redirect(
     method: Method,
     body: Option<Incoming>,
     upgrade: Option<OnUpgrade>,
-    error_page: bool,
+    cause: Cause,
 ) -> Response<ResponseBody> {
     let hops = ctx.internal.map_or(0, |i| i.hops) + 1;
     if hops > 10 {
@@ -1212,6 +1290,19 @@ async fn internal_redirect(
     parts.method = method;
     parts.version = ctx.parts.version;
     parts.headers = ctx.parts.headers.clone();
+    if matches!(cause, Cause::ErrorPage { whole: true, .. }) {
+        for name in [
+            header::RANGE,
+            header::IF_RANGE,
+            header::IF_MATCH,
+            header::IF_NONE_MATCH,
+            header::IF_MODIFIED_SINCE,
+            header::IF_UNMODIFIED_SINCE,
+        ] {
+            parts.headers.remove(name);
+        }
+    }
+    let error_page = matches!(cause, Cause::ErrorPage { .. });
     parts.uri = match uri.parse() {
         Ok(uri) => uri,
         Err(_) => return error_response(StatusCode::INTERNAL_SERVER_ERROR),
@@ -1228,6 +1319,10 @@ async fn internal_redirect(
         uri: path,
         named,
         error_page: error_page || ctx.internal.is_some_and(|i| i.error_page),
+        status: match cause {
+            Cause::ErrorPage { forced, .. } => forced,
+            Cause::Internal => ctx.internal.and_then(|i| i.status),
+        },
     });
     let mut response = Box::pin(handle(shared, ctx.info, parts, body)).await;
     response.extensions_mut().insert(Redirected);
@@ -1246,10 +1341,14 @@ fn add_headers(ctx: &RequestCtx<'_>, loc: &LocationRt, response: &mut Response<R
     if loc.add_headers.is_empty() || response.extensions().get::<Redirected>().is_some() {
         return;
     }
-    let ok_status = matches!(
-        response.status().as_u16(),
-        200 | 201 | 204 | 206 | 301 | 302 | 303 | 304 | 307 | 308
-    );
+    // nginx's range filter runs after add_header: its 416 was a 200 then.
+    let range_refused = response.status() == StatusCode::RANGE_NOT_SATISFIABLE
+        && response.headers().contains_key(header::CONTENT_RANGE);
+    let ok_status = range_refused
+        || matches!(
+            response.status().as_u16(),
+            200 | 201 | 204 | 206 | 301 | 302 | 303 | 304 | 307 | 308
+        );
     for (name, template, always) in &loc.add_headers {
         if !ok_status && !always {
             continue;
