@@ -660,6 +660,24 @@ pub struct Location {
     /// to redirect to internally. Variables allowed.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub try_files: Vec<String>,
+    /// nginx `auth_request URI`: a GET subrequest with the request's headers decides (2xx
+    /// allows, 401 and 403 refuse with that status, anything else is 500).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth_request: Option<String>,
+    /// nginx `auth_request_set $var VALUE`: variables set after the subrequest, from its
+    /// answer (`$upstream_http_NAME`, `$upstream_status`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub auth_request_set: Vec<AuthRequestSet>,
+}
+
+/// `auth_request_set $variable VALUE`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthRequestSet {
+    /// The variable's name, without `$`.
+    pub variable: String,
+    /// Its value, with variables.
+    pub value: String,
 }
 
 fn default_true() -> bool {
@@ -706,6 +724,8 @@ impl Default for Location {
             limit_except: None,
             real_ip: None,
             try_files: Vec::new(),
+            auth_request: None,
+            auth_request_set: Vec::new(),
         }
     }
 }

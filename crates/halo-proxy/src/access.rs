@@ -18,8 +18,18 @@ pub(crate) enum Refusal {
     Forbidden,
     /// 401 with this `WWW-Authenticate` challenge.
     Unauthorized(HeaderValue),
-    /// 404: a direct request for an `internal` location.
-    NotFound,
+}
+
+/// What the address rules and the password made of a request, before `auth_request`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Allowed by a check that applied (with `satisfy any`, enough on its own); the user name
+    /// when a password was checked.
+    Granted(Option<String>),
+    /// No check applied, or (`satisfy all`) every one that applied allowed.
+    Passed(Option<String>),
+    /// Refused.
+    Refused(Refusal),
 }
 
 /// Address rules, password file and `satisfy` of one level (a location, its `limit_except`
@@ -63,6 +73,39 @@ impl AccessRt {
     /// Nothing to check.
     pub fn is_open(&self) -> bool {
         self.rules.is_empty() && self.auth.is_none()
+    }
+
+    /// `satisfy` of this level.
+    pub fn satisfy(&self) -> Satisfy {
+        self.satisfy
+    }
+
+    /// Like [`AccessRt::check`], telling a grant under `satisfy any` (which skips
+    /// `auth_request`) from a refusal that a later check may still overturn.
+    pub fn judge(&self, client: IpAddr, headers: &HeaderMap) -> Verdict {
+        match self.satisfy {
+            Satisfy::All => match self.check(client, headers) {
+                Ok(user) => Verdict::Passed(user),
+                Err(refusal) => Verdict::Refused(refusal),
+            },
+            Satisfy::Any => {
+                if judge(&self.rules, client) == AccessVerdict::Allowed {
+                    return Verdict::Granted(None);
+                }
+                let mut refused = (judge(&self.rules, client) == AccessVerdict::Denied)
+                    .then_some(Refusal::Forbidden);
+                if let Some((file, challenge)) = &self.auth {
+                    match file.check(headers) {
+                        Some(user) => return Verdict::Granted(Some(user)),
+                        None => refused = Some(Refusal::Unauthorized(challenge.clone())),
+                    }
+                }
+                match refused {
+                    Some(r) => Verdict::Refused(r),
+                    None => Verdict::Passed(None),
+                }
+            }
+        }
     }
 
     /// nginx's order: the address rules, then the password. With `satisfy all` the first
@@ -146,23 +189,12 @@ impl LocationAccess {
             && self.except.as_ref().is_none_or(|(_, e)| e.is_open())
     }
 
-    /// Judges a request: `internal_request` is true when a rewrite changed its URI or an
-    /// internal redirect brought it here.
-    pub fn check(
-        &self,
-        method: &Method,
-        internal_request: bool,
-        client: IpAddr,
-        headers: &HeaderMap,
-    ) -> Result<Option<String>, Refusal> {
-        if self.internal && !internal_request {
-            return Err(Refusal::NotFound);
-        }
-        let rules = match &self.except {
+    /// The rules that judge `method` (the `limit_except` block's for unlisted methods).
+    pub fn rules_for(&self, method: &Method) -> &AccessRt {
+        match &self.except {
             Some((methods, other)) if !lists(methods, method) => other,
             _ => &self.main,
-        };
-        rules.check(client, headers)
+        }
     }
 }
 
@@ -280,20 +312,14 @@ mod tests {
             internal: false,
         };
         let h = HeaderMap::new();
-        assert_eq!(la.check(&Method::GET, false, ip(INSIDE), &h), Ok(None));
-        assert_eq!(la.check(&Method::HEAD, false, ip(INSIDE), &h), Ok(None));
-        assert_eq!(
-            la.check(&Method::POST, false, ip(INSIDE), &h),
-            Err(Refusal::Forbidden)
-        );
+        let check = |m: Method| la.rules_for(&m).check(ip(INSIDE), &h);
+        assert_eq!(check(Method::GET), Ok(None));
+        assert_eq!(check(Method::HEAD), Ok(None));
+        assert_eq!(check(Method::POST), Err(Refusal::Forbidden));
         let hidden = LocationAccess {
             internal: true,
             ..LocationAccess::default()
         };
-        assert_eq!(
-            hidden.check(&Method::GET, false, ip(INSIDE), &h),
-            Err(Refusal::NotFound)
-        );
-        assert_eq!(hidden.check(&Method::GET, true, ip(INSIDE), &h), Ok(None));
+        assert!(!hidden.is_open());
     }
 }

@@ -308,7 +308,8 @@ impl VarSource for LogRecord {
             | Var::Capture(_)
             | Var::RequestFilename
             | Var::DocumentRoot
-            | Var::Connections(_) => {}
+            | Var::Connections(_)
+            | Var::UpstreamHttp(_) => {}
             Var::HttpHeader(name) => {
                 let mut found = false;
                 for (n, value) in &r.request_headers {

@@ -14,6 +14,7 @@ use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
 
 use crate::access_log::{LogRecord, PendingLog};
+use crate::auth_request::AuthAnswer;
 use crate::body::{ClientBody, ResponseBody};
 use crate::connection::ConnInfo;
 use crate::forward::{forward, Forwarding, ProxyFailure, UpstreamReport};
@@ -70,6 +71,8 @@ pub(crate) struct Internal {
     /// The status an error page answers with (`error_page` without `=`, or `=CODE`), set
     /// before this location's `add_header` judges it.
     status: Option<StatusCode>,
+    /// An `auth_request` subrequest: the access phase is skipped.
+    subrequest: bool,
 }
 
 /// Marks a response an internal redirect produced: the location that served it already
@@ -82,6 +85,9 @@ struct Redirected;
 enum Cause {
     /// `try_files`, `index`: the same request elsewhere.
     Internal,
+    /// `auth_request`: a GET with the request's headers but not its body, its answer
+    /// judged by the caller.
+    Subrequest,
     /// `error_page`; `whole`: the page answers with the error status, so the request's
     /// Range and conditional headers do not apply to it (nginx serves it whole); `forced`:
     /// the status it answers with.
@@ -283,6 +289,7 @@ impl VarSource for RequestCtx<'_> {
             | Var::BytesSent
             | Var::RequestTime
             | Var::RequestLength
+            | Var::UpstreamHttp(_)
             | Var::SentHttpHeader(_) => {}
         }
     }
@@ -687,7 +694,10 @@ pub(crate) async fn handle(
     response
         .headers_mut()
         .insert(header::SERVER, rt.server_header.clone());
-    response.body_mut().finish.track = Some(info.track.clone());
+    // The request ends when the outermost response does (not a subrequest's or a redirect's).
+    if internal.is_none() {
+        response.body_mut().finish.track = Some(info.track.clone());
+    }
     response
 }
 
@@ -765,14 +775,70 @@ async fn run_location(
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
-    // The access phase: allow/deny, auth_basic, satisfy, limit_except.
-    if !loc.access.is_open() {
-        let verdict = loc
-            .access
-            .check(&ctx.parts.method, internal_request, ip, &ctx.parts.headers);
-        match verdict {
-            Ok(user) => *remote_user = user,
-            Err(refusal) => return refused(shared, refusal),
+    // The access phase: allow/deny, auth_basic, auth_request, combined by satisfy (the
+    // limit_except block's rules for the methods it does not list). Subrequests skip it, as
+    // in nginx.
+    let subrequest = ctx.internal.is_some_and(|i| i.subrequest);
+    let after_auth;
+    let auth_ctx;
+    let mut ctx = ctx;
+    if !subrequest && (!loc.access.is_open() || loc.auth_request.is_some()) {
+        use crate::access::{Refusal, Verdict};
+        let rules = loc.access.rules_for(&ctx.parts.method);
+        let any = rules.satisfy() == halo_config::access::Satisfy::Any;
+        let mut refusal = None;
+        let mut granted = false;
+        match rules.judge(ip, &ctx.parts.headers) {
+            Verdict::Refused(r) if !any => return refused(shared, r),
+            Verdict::Refused(r) => refusal = Some(r),
+            Verdict::Granted(user) => {
+                *remote_user = user;
+                granted = any;
+            }
+            Verdict::Passed(user) => *remote_user = user,
+        }
+        if let (Some(auth), false) = (&loc.auth_request, granted) {
+            let (answer, vars) = Box::pin(auth_subrequest(shared, ctx, auth)).await;
+            if let Some(vars) = vars {
+                after_auth = vars;
+                auth_ctx = RequestCtx {
+                    rw: Some(&after_auth),
+                    ..*ctx
+                };
+                ctx = &auth_ctx;
+            }
+            match answer {
+                AuthAnswer::Allow => refusal = None,
+                AuthAnswer::Forbidden if !any => return refused(shared, Refusal::Forbidden),
+                AuthAnswer::Forbidden => {
+                    // 401 beats 403.
+                    if refusal.is_none() {
+                        refusal = Some(Refusal::Forbidden);
+                    }
+                }
+                AuthAnswer::Unauthorized(challenge) => {
+                    // auth_basic's challenge (satisfy any) comes first, then the service's.
+                    let basic = match refusal {
+                        Some(Refusal::Unauthorized(basic)) => Some(basic),
+                        _ => None,
+                    };
+                    Counters::bump(&shared.counters.rejected_auth);
+                    let mut response = error_response(StatusCode::UNAUTHORIZED);
+                    for value in basic.into_iter().chain(challenge) {
+                        response
+                            .headers_mut()
+                            .append(header::WWW_AUTHENTICATE, value);
+                    }
+                    return Ok(response);
+                }
+                AuthAnswer::Error(status) => {
+                    tracing::error!(%status, "auth request unexpected status");
+                    return Err(StatusCode::INTERNAL_SERVER_ERROR);
+                }
+            }
+        }
+        if let Some(r) = refusal {
+            return refused(shared, r);
         }
     }
     // try_files (nginx's PRECONTENT phase): a file found becomes `$uri` here; otherwise a
@@ -902,6 +968,40 @@ fn force_status(internal: Option<&Internal>, response: &mut Response<ResponseBod
 #[derive(Debug, Clone, Copy)]
 struct PageFailed;
 
+/// The `auth_request` subrequest: its verdict, and the request's variables with the
+/// `auth_request_set` lines applied (when there are any).
+async fn auth_subrequest(
+    shared: &Shared,
+    ctx: &RequestCtx<'_>,
+    auth: &crate::auth_request::AuthRequestRt,
+) -> (AuthAnswer, Option<crate::rewrite::RewriteState>) {
+    let target = Target::Uri(auth.uri.clone());
+    let response = internal_redirect(
+        shared,
+        ctx,
+        target,
+        Method::GET,
+        None,
+        None,
+        Cause::Subrequest,
+    )
+    .await;
+    let answer = AuthAnswer::of(response.status(), response.headers());
+    if auth.sets.is_empty() {
+        return (answer, None);
+    }
+    let source = crate::auth_request::SubAnswer {
+        main: ctx,
+        status: response.status(),
+        headers: response.headers(),
+    };
+    let mut vars = ctx.rw.cloned().unwrap_or_default();
+    for (index, template) in &auth.sets {
+        vars.set(*index, template.render(&source));
+    }
+    (answer, Some(vars))
+}
+
 /// An access refusal: 401 with its challenge, or the status for `error_page` (403, 404).
 fn refused(
     shared: &Shared,
@@ -921,7 +1021,6 @@ fn refused(
             Counters::bump(&shared.counters.rejected_access);
             Err(StatusCode::FORBIDDEN)
         }
-        Refusal::NotFound => Err(StatusCode::NOT_FOUND),
     }
 }
 
@@ -1302,6 +1401,10 @@ async fn internal_redirect(
             parts.headers.remove(name);
         }
     }
+    if cause == Cause::Subrequest {
+        parts.headers.remove(header::CONTENT_LENGTH);
+        parts.headers.remove(header::TRANSFER_ENCODING);
+    }
     let error_page = matches!(cause, Cause::ErrorPage { .. });
     parts.uri = match uri.parse() {
         Ok(uri) => uri,
@@ -1321,8 +1424,9 @@ async fn internal_redirect(
         error_page: error_page || ctx.internal.is_some_and(|i| i.error_page),
         status: match cause {
             Cause::ErrorPage { forced, .. } => forced,
-            Cause::Internal => ctx.internal.and_then(|i| i.status),
+            Cause::Internal | Cause::Subrequest => ctx.internal.and_then(|i| i.status),
         },
+        subrequest: cause == Cause::Subrequest,
     });
     let mut response = Box::pin(handle(shared, ctx.info, parts, body)).await;
     response.extensions_mut().insert(Redirected);

@@ -30,6 +30,7 @@ mod access;
 mod access_log;
 mod auth;
 mod auth_hashes;
+mod auth_request;
 mod body;
 mod connection;
 mod error;

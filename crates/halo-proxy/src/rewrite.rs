@@ -179,7 +179,7 @@ pub(crate) fn compile(ops: &[RewriteOp], user: &[String]) -> Result<Vec<OpRt>, S
 }
 
 /// What a request's rewrite steps have made so far.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct RewriteState {
     /// `set` variables and named captures, by index.
     pub vars: Vec<Option<String>>,
@@ -195,7 +195,7 @@ pub(crate) struct RewriteState {
 }
 
 impl RewriteState {
-    fn set(&mut self, index: usize, value: String) {
+    pub(crate) fn set(&mut self, index: usize, value: String) {
         if self.vars.len() <= index {
             self.vars.resize(index + 1, None);
         }

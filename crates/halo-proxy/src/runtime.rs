@@ -190,6 +190,8 @@ pub(crate) struct LocationRt {
     pub real_ip: Option<crate::real_ip::RealIpRt>,
     /// `try_files`.
     pub try_files: Option<crate::try_files::TryFiles>,
+    /// `auth_request` and its `auth_request_set` lines.
+    pub auth_request: Option<crate::auth_request::AuthRequestRt>,
     pub next_upstream: NextUpstream,
     /// Rewrite-module operations of the location (run once it is chosen).
     pub rewrite: Vec<crate::rewrite::OpRt>,
@@ -699,6 +701,17 @@ impl Runtime {
                 .map(crate::real_ip::RealIpRt::build)
                 .transpose()?,
             try_files: crate::try_files::TryFiles::build(&loc.try_files, &self.user_vars)?,
+            auth_request: loc
+                .auth_request
+                .as_deref()
+                .map(|uri| {
+                    crate::auth_request::AuthRequestRt::build(
+                        uri,
+                        &loc.auth_request_set,
+                        &self.user_vars,
+                    )
+                })
+                .transpose()?,
             next_upstream: NextUpstream::new(&loc.proxy_next_upstream),
             rewrite: crate::rewrite::compile(&loc.rewrite, &self.user_vars)?,
             headers_use_upstream,
@@ -918,6 +931,12 @@ fn user_var_names(cfg: &HttpConfig) -> Vec<String> {
         crate::rewrite::collect_names(&server.rewrite, &mut names);
         for loc in &server.locations {
             crate::rewrite::collect_names(&loc.rewrite, &mut names);
+            for set in &loc.auth_request_set {
+                let name = set.variable.to_ascii_lowercase();
+                if !names.contains(&name) {
+                    names.push(name);
+                }
+            }
             if matches!(
                 loc.match_kind,
                 halo_config::http::MatchKind::Regex

@@ -52,6 +52,9 @@ pub(crate) enum Var {
     HttpHeader(HeaderName),
     /// `$sent_http_NAME`: a response header.
     SentHttpHeader(HeaderName),
+    /// `$upstream_http_NAME`: a header of the upstream's answer (of an `auth_request`
+    /// subrequest in `auth_request_set`).
+    UpstreamHttp(HeaderName),
     /// `$arg_NAME`: a query argument.
     Arg(String),
     /// `$https`, `$ssl_*`: what the TLS handshake settled ([`crate::tls_vars`]).
@@ -157,6 +160,11 @@ impl Var {
                     return HeaderName::from_bytes(header.replace('_', "-").as_bytes())
                         .ok()
                         .map(HttpHeader);
+                }
+                if let Some(header) = name.strip_prefix("upstream_http_") {
+                    return HeaderName::from_bytes(header.replace('_', "-").as_bytes())
+                        .ok()
+                        .map(UpstreamHttp);
                 }
                 if let Some(header) = name.strip_prefix("sent_http_") {
                     return HeaderName::from_bytes(header.replace('_', "-").as_bytes())

@@ -5,7 +5,7 @@
 /// Why `name` is refused, if it is.
 pub(crate) fn refused_reason(name: &str) -> Option<&'static str> {
     Some(match name {
-        "auth_request" | "auth_jwt" => "only auth_basic and allow/deny are implemented",
+        "auth_jwt" => "only auth_basic, auth_request and allow/deny are implemented",
         "fastcgi_pass" | "uwsgi_pass" | "scgi_pass" | "memcached_pass" => {
             "halo proxies HTTP and gRPC only (proxy_pass, grpc_pass)"
         }

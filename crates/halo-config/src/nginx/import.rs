@@ -59,6 +59,9 @@ struct Scope {
     real_ip_from: Option<Vec<AddrMatch>>,
     real_ip_header: Option<RealIpHeader>,
     real_ip_recursive: Option<bool>,
+    /// `auth_request URI|off` (`Some(None)` = off).
+    auth_request: Option<Option<String>>,
+    auth_request_set: Option<Vec<crate::http::AuthRequestSet>>,
 }
 
 #[path = "ssl.rs"]
@@ -123,6 +126,8 @@ impl Scope {
             real_ip_from: pick(&self.real_ip_from, &outer.real_ip_from),
             real_ip_header: pick(&self.real_ip_header, &outer.real_ip_header),
             real_ip_recursive: pick(&self.real_ip_recursive, &outer.real_ip_recursive),
+            auth_request: pick(&self.auth_request, &outer.auth_request),
+            auth_request_set: pick(&self.auth_request_set, &outer.auth_request_set),
         }
     }
 
@@ -675,6 +680,42 @@ impl Importer<'_> {
                     let a = a.clone();
                     if let Some(m) = self.addr_match(&a, "set_real_ip_from") {
                         scope.real_ip_from.get_or_insert_with(Vec::new).push(m);
+                    }
+                }
+            }
+            "auth_request" => {
+                if let Some(a) = self.one(node) {
+                    scope.auth_request = Some(if a.text == "off" {
+                        None
+                    } else if a.text.starts_with('/') {
+                        Some(a.text.clone())
+                    } else {
+                        let pos = a.pos.clone();
+                        self.err(
+                            &pos,
+                            format!("invalid URI \"{}\" in \"auth_request\"", a.text),
+                            Some("a local URI starting with / or off"),
+                        );
+                        return true;
+                    });
+                }
+            }
+            "auth_request_set" => {
+                if self.no_block(node) {
+                    match node.args.as_slice() {
+                        [var, value] if var.text.len() > 1 && var.text.starts_with('$') => {
+                            scope.auth_request_set.get_or_insert_with(Vec::new).push(
+                                crate::http::AuthRequestSet {
+                                    variable: var.text[1..].to_owned(),
+                                    value: value.text.clone(),
+                                },
+                            );
+                        }
+                        _ => self.err(
+                            &node.pos,
+                            "invalid arguments in \"auth_request_set\" directive",
+                            Some("auth_request_set $VARIABLE VALUE;"),
+                        ),
                     }
                 }
             }
@@ -2075,6 +2116,8 @@ impl Importer<'_> {
             internal,
             limit_except,
             try_files,
+            auth_request: effective.auth_request.clone().flatten(),
+            auth_request_set: effective.auth_request_set.clone().unwrap_or_default(),
             real_ip: if scope.sets_real_ip() {
                 effective.real_ip()
             } else {
@@ -2393,5 +2436,7 @@ pub(crate) fn handled(name: &str) -> bool {
             | "real_ip_header"
             | "real_ip_recursive"
             | "try_files"
+            | "auth_request"
+            | "auth_request_set"
     ) || ssl::is_tls_directive(name)
 }
