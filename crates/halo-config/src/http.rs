@@ -668,6 +668,26 @@ pub struct Location {
     /// answer (`$upstream_http_NAME`, `$upstream_status`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub auth_request_set: Vec<AuthRequestSet>,
+    /// Locations nested in this one (nginx: searched when this one is the longest prefix or
+    /// the regex that matched; they inherit this location's settings in the importer).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub locations: Vec<Location>,
+}
+
+impl Location {
+    /// Every location of a list with its nested ones, depth first (each before the ones
+    /// nested in it): the order of their indices at run time.
+    pub fn all(locations: &[Location]) -> Vec<&Location> {
+        fn walk<'a>(list: &'a [Location], out: &mut Vec<&'a Location>) {
+            for loc in list {
+                out.push(loc);
+                walk(&loc.locations, out);
+            }
+        }
+        let mut out = Vec::new();
+        walk(locations, &mut out);
+        out
+    }
 }
 
 /// `auth_request_set $variable VALUE`.
@@ -726,6 +746,7 @@ impl Default for Location {
             try_files: Vec::new(),
             auth_request: None,
             auth_request_set: Vec::new(),
+            locations: Vec::new(),
         }
     }
 }
@@ -965,15 +986,7 @@ impl HttpConfig {
             );
         }
         let check_log = |at: String, log: &AccessLog, err: &mut dyn FnMut(String, String)| {
-            if log.format != "combined" && !self.log_formats.contains_key(&log.format) {
-                err(
-                    at.clone() + ".format",
-                    format!("unknown log_format {:?}", log.format),
-                );
-            }
-            if log.path.is_empty() {
-                err(at + ".path", "empty path".into());
-            }
+            self.check_log(at, log, err)
         };
         for (i, log) in self.access_log.iter().enumerate() {
             check_log(format!("access_log[{i}]"), log, &mut err);
@@ -1140,60 +1153,116 @@ impl HttpConfig {
                     );
                 }
             }
-            for (j, loc) in server.locations.iter().enumerate() {
-                let at = format!("{at}.locations[{j}]");
-                self.check_location(&at, loc, &mut err);
-                for (k, page) in loc.error_page.iter().flatten().enumerate() {
-                    if page.uri.starts_with('@') && !named_exists(&page.uri) {
-                        err(
-                            format!("{at}.error_page[{k}]"),
-                            format!("no named location {:?} in this server", page.uri),
-                        );
-                    }
+            self.check_location_list(&at, &server.locations, &named_exists, &mut err);
+        }
+        errors
+    }
+
+    fn check_log(&self, at: String, log: &AccessLog, err: &mut dyn FnMut(String, String)) {
+        if log.format != "combined" && !self.log_formats.contains_key(&log.format) {
+            err(
+                at.clone() + ".format",
+                format!("unknown log_format {:?}", log.format),
+            );
+        }
+        if log.path.is_empty() {
+            err(at + ".path", "empty path".into());
+        }
+    }
+
+    /// The locations of a server or of a location (nested), at `at`.
+    fn check_location_list(
+        &self,
+        at: &str,
+        list: &[Location],
+        named_exists: &dyn Fn(&str) -> bool,
+        err: &mut dyn FnMut(String, String),
+    ) {
+        for (j, loc) in list.iter().enumerate() {
+            let at = format!("{at}.locations[{j}]");
+            self.check_location(&at, loc, err);
+            for (k, page) in loc.error_page.iter().flatten().enumerate() {
+                if page.uri.starts_with('@') && !named_exists(&page.uri) {
+                    err(
+                        format!("{at}.error_page[{k}]"),
+                        format!("no named location {:?} in this server", page.uri),
+                    );
                 }
-                if let Some(last) = loc.try_files.last().filter(|l| l.starts_with('@')) {
-                    if !named_exists(last) {
-                        err(
-                            format!("{at}.try_files"),
-                            format!("no named location {last:?} in this server"),
-                        );
-                    }
+            }
+            if let Some(last) = loc.try_files.last().filter(|l| l.starts_with('@')) {
+                if !named_exists(last) {
+                    err(
+                        format!("{at}.try_files"),
+                        format!("no named location {last:?} in this server"),
+                    );
                 }
-                if let Some(le) = &loc.limit_except {
-                    let unknown = le
-                        .methods
-                        .iter()
-                        .find(|m| !crate::access::LIMIT_EXCEPT_METHODS.contains(&m.as_str()));
-                    if le.methods.is_empty() || unknown.is_some() {
+            }
+            if let Some(le) = &loc.limit_except {
+                let unknown = le
+                    .methods
+                    .iter()
+                    .find(|m| !crate::access::LIMIT_EXCEPT_METHODS.contains(&m.as_str()));
+                if le.methods.is_empty() || unknown.is_some() {
+                    err(
+                        format!("{at}.limit_except.methods"),
+                        format!(
+                            "needs methods among {}",
+                            crate::access::LIMIT_EXCEPT_METHODS.join(", ")
+                        ),
+                    );
+                }
+            }
+            crate::tls::check_upstream_tls(&format!("{at}.proxy_ssl"), &loc.proxy_ssl, err);
+            for (k, log) in loc.access_log.iter().flatten().enumerate() {
+                self.check_log(format!("{at}.access_log[{k}]"), log, err);
+            }
+            let dup = list[..j]
+                .iter()
+                .any(|l| l.path == loc.path && same_namespace(l.match_kind, loc.match_kind));
+            if dup {
+                err(
+                    format!("{at}.path"),
+                    format!("duplicate location {:?}", loc.path),
+                );
+            }
+            if !loc.locations.is_empty() {
+                if loc.match_kind == MatchKind::Named || loc.match_kind == MatchKind::Exact {
+                    err(
+                        format!("{at}.locations"),
+                        "named and exact locations cannot have nested locations".into(),
+                    );
+                }
+                let prefix_kind = |k: MatchKind| {
+                    matches!(
+                        k,
+                        MatchKind::Prefix | MatchKind::PrefixNoRegex | MatchKind::Exact
+                    )
+                };
+                for (k, inner) in loc.locations.iter().enumerate() {
+                    if inner.match_kind == MatchKind::Named {
                         err(
-                            format!("{at}.limit_except.methods"),
+                            format!("{at}.locations[{k}].path"),
                             format!(
-                                "needs methods among {}",
-                                crate::access::LIMIT_EXCEPT_METHODS.join(", ")
+                                "named location {:?} can be on server level only",
+                                inner.path
+                            ),
+                        );
+                    } else if prefix_kind(loc.match_kind)
+                        && prefix_kind(inner.match_kind)
+                        && !inner.path.starts_with(&loc.path)
+                    {
+                        err(
+                            format!("{at}.locations[{k}].path"),
+                            format!(
+                                "location {:?} is outside location {:?}",
+                                inner.path, loc.path
                             ),
                         );
                     }
                 }
-                crate::tls::check_upstream_tls(
-                    &format!("{at}.proxy_ssl"),
-                    &loc.proxy_ssl,
-                    &mut err,
-                );
-                for (k, log) in loc.access_log.iter().flatten().enumerate() {
-                    check_log(format!("{at}.access_log[{k}]"), log, &mut err);
-                }
-                let dup = server.locations[..j]
-                    .iter()
-                    .any(|l| l.path == loc.path && same_namespace(l.match_kind, loc.match_kind));
-                if dup {
-                    err(
-                        format!("{at}.path"),
-                        format!("duplicate location {:?}", loc.path),
-                    );
-                }
+                self.check_location_list(&at, &loc.locations, named_exists, err);
             }
         }
-        errors
     }
 
     fn check_location(&self, at: &str, loc: &Location, err: &mut dyn FnMut(String, String)) {

@@ -96,13 +96,24 @@ impl ServerNames {
     }
 }
 
-/// The locations of one server.
+/// The locations of one server, as nginx's tree: each level has its exact, prefix and regex
+/// locations, and a location may have a level of its own (nested locations). Indices are the
+/// depth-first order of [`Location::all`].
 #[derive(Debug, Default)]
 pub(crate) struct Locations {
+    level: Level,
+    /// The regex of each regex location, by index.
+    regex_of: HashMap<usize, Regex>,
+}
+
+#[derive(Debug, Default)]
+struct Level {
     exact: HashMap<String, usize>,
     /// (prefix, is `^~`, index), longest first.
     prefixes: Vec<(String, bool, usize)>,
     regexes: Vec<(Regex, usize)>,
+    /// The levels nested in this level's locations, by index.
+    nested: HashMap<usize, Level>,
 }
 
 /// Which location matched, and the matched prefix (for proxy_pass URI replacement and alias).
@@ -113,16 +124,58 @@ pub(crate) struct LocationMatch {
     pub prefix_len: usize,
 }
 
+/// How a level's search ended (nginx's `ngx_http_core_find_location` return codes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Found {
+    /// An exact or regex match: the search is over.
+    Final,
+    /// The longest prefix: regexes may still take the request.
+    Prefix,
+    /// Nothing at this level.
+    Nothing,
+}
+
 impl Locations {
     pub fn new(locations: &[Location]) -> Result<Self, String> {
-        let mut table = Locations::default();
-        for (index, loc) in locations.iter().enumerate() {
+        let mut regex_of = HashMap::new();
+        let mut next = 0;
+        let level = Level::build(locations, &mut next, &mut regex_of)?;
+        Ok(Locations { level, regex_of })
+    }
+
+    /// The regex of the location at `index`, if it is a regex location.
+    pub fn regex(&self, index: usize) -> Option<&Regex> {
+        self.regex_of.get(&index)
+    }
+
+    /// nginx's order at each level: `=` exact ends the search; else the longest prefix is
+    /// remembered and its nested locations are searched (an exact or regex match there ends
+    /// the search); then, unless that prefix is `^~`, this level's regexes in configuration
+    /// order (the first that matches wins, with its own nested locations searched); else the
+    /// remembered prefix.
+    pub fn find(&self, uri: &str) -> Option<LocationMatch> {
+        let mut found = None;
+        self.level.find(uri, &mut found);
+        found
+    }
+}
+
+impl Level {
+    fn build(
+        locations: &[Location],
+        next: &mut usize,
+        regex_of: &mut HashMap<usize, Regex>,
+    ) -> Result<Level, String> {
+        let mut level = Level::default();
+        for loc in locations {
+            let index = *next;
+            *next += 1;
             match loc.match_kind {
                 MatchKind::Exact => {
-                    table.exact.entry(loc.path.clone()).or_insert(index);
+                    level.exact.entry(loc.path.clone()).or_insert(index);
                 }
-                MatchKind::Prefix => table.prefixes.push((loc.path.clone(), false, index)),
-                MatchKind::PrefixNoRegex => table.prefixes.push((loc.path.clone(), true, index)),
+                MatchKind::Prefix => level.prefixes.push((loc.path.clone(), false, index)),
+                MatchKind::PrefixNoRegex => level.prefixes.push((loc.path.clone(), true, index)),
                 MatchKind::Regex | MatchKind::RegexCaseInsensitive => {
                     let pattern = if loc.match_kind == MatchKind::RegexCaseInsensitive {
                         format!("(?i){}", loc.path)
@@ -131,56 +184,66 @@ impl Locations {
                     };
                     let regex = Regex::new(&pattern)
                         .map_err(|e| format!("location {:?}: {e}", loc.path))?;
-                    table.regexes.push((regex, index));
+                    regex_of.insert(index, regex.clone());
+                    level.regexes.push((regex, index));
                 }
                 // Reached by name only.
                 MatchKind::Named => {}
             }
+            if !loc.locations.is_empty() {
+                let nested = Level::build(&loc.locations, next, regex_of)?;
+                level.nested.insert(index, nested);
+            }
         }
-        table
+        level
             .prefixes
             .sort_by_key(|(p, _, _)| std::cmp::Reverse(p.len()));
-        Ok(table)
+        Ok(level)
     }
 
-    /// The regex of the location at `index`, if it is a regex location.
-    pub fn regex(&self, index: usize) -> Option<&Regex> {
-        self.regexes
-            .iter()
-            .find(|(_, i)| *i == index)
-            .map(|(regex, _)| regex)
-    }
-
-    /// nginx order: `=` exact ends the search; else the longest prefix is remembered; if it is
-    /// `^~` it wins, else regexes are tried in configuration order and the first match wins;
-    /// else the remembered prefix.
-    pub fn find(&self, uri: &str) -> Option<LocationMatch> {
+    fn find(&self, uri: &str, found: &mut Option<LocationMatch>) -> Found {
         if let Some(&index) = self.exact.get(uri) {
-            return Some(LocationMatch {
+            *found = Some(LocationMatch {
                 index,
                 prefix_len: uri.len(),
             });
+            return Found::Final;
         }
-        let longest = self
+        let mut result = Found::Nothing;
+        let mut no_regex = false;
+        if let Some((prefix, nr, index)) = self
             .prefixes
             .iter()
-            .find(|(prefix, _, _)| uri.starts_with(prefix.as_str()));
-        if let Some((prefix, true, index)) = longest {
-            return Some(LocationMatch {
+            .find(|(prefix, _, _)| uri.starts_with(prefix.as_str()))
+        {
+            *found = Some(LocationMatch {
                 index: *index,
                 prefix_len: prefix.len(),
             });
+            no_regex = *nr;
+            result = Found::Prefix;
+            if let Some(nested) = self.nested.get(index) {
+                match nested.find(uri, found) {
+                    Found::Final => return Found::Final,
+                    // nginx keeps "prefix found" (NGX_AGAIN) when the nested level had a prefix
+                    // or nothing: this level's regexes come next either way.
+                    Found::Prefix | Found::Nothing => {}
+                }
+            }
         }
-        if let Some((_, index)) = self.regexes.iter().find(|(regex, _)| regex.is_match(uri)) {
-            return Some(LocationMatch {
-                index: *index,
-                prefix_len: 0,
-            });
+        if !no_regex {
+            if let Some((_, index)) = self.regexes.iter().find(|(regex, _)| regex.is_match(uri)) {
+                *found = Some(LocationMatch {
+                    index: *index,
+                    prefix_len: 0,
+                });
+                if let Some(nested) = self.nested.get(index) {
+                    nested.find(uri, found);
+                }
+                return Found::Final;
+            }
         }
-        longest.map(|(prefix, _, index)| LocationMatch {
-            index: *index,
-            prefix_len: prefix.len(),
-        })
+        result
     }
 }
 

@@ -488,8 +488,9 @@ impl Runtime {
             }),
         };
         let table = Locations::new(&server.locations).map_err(|e| vec![e])?;
+        let all = Location::all(&server.locations);
         let mut locations = Vec::new();
-        for loc in &server.locations {
+        for loc in all.iter().copied() {
             match self.build_location(server, loc, &server_logs, old, logs) {
                 Ok(rt) => locations.push(rt),
                 Err(e) => errors.push(format!("location {:?}: {e}", loc.path)),
@@ -502,7 +503,7 @@ impl Runtime {
             .map_err(|e| vec![format!("server rewrite: {e}")])?;
         // Named captures of regex locations are variables set when the location matches: the
         // request then takes the rewrite path, which keeps them.
-        let named_captures = server.locations.iter().enumerate().any(|(i, _)| {
+        let named_captures = all.iter().enumerate().any(|(i, _)| {
             table
                 .regex(i)
                 .is_some_and(|r| r.capture_names().flatten().next().is_some())
@@ -531,8 +532,7 @@ impl Runtime {
                 .map(crate::real_ip::RealIpRt::build)
                 .transpose()
                 .map_err(|e| vec![e])?,
-            named: server
-                .locations
+            named: all
                 .iter()
                 .enumerate()
                 .filter(|(_, l)| l.match_kind == halo_config::http::MatchKind::Named)
@@ -929,7 +929,7 @@ fn user_var_names(cfg: &HttpConfig) -> Vec<String> {
     }
     for server in &cfg.servers {
         crate::rewrite::collect_names(&server.rewrite, &mut names);
-        for loc in &server.locations {
+        for loc in Location::all(&server.locations) {
             crate::rewrite::collect_names(&loc.rewrite, &mut names);
             for set in &loc.auth_request_set {
                 let name = set.variable.to_ascii_lowercase();

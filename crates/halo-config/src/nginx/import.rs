@@ -1676,9 +1676,13 @@ impl Importer<'_> {
         // A server-level `return` runs in the rewrite phase before any location is chosen
         // (ngx_http_rewrite_module): every request gets it.
         if let Some((action, pos)) = server_return {
-            for loc in &mut server.locations {
-                loc.action = action.clone();
+            fn set_all(list: &mut [Location], action: &LocationAction) {
+                for loc in list {
+                    loc.action = action.clone();
+                    set_all(&mut loc.locations, action);
+                }
             }
+            set_all(&mut server.locations, &action);
             if !server
                 .locations
                 .iter()
@@ -1892,6 +1896,7 @@ impl Importer<'_> {
         let mut rewrite_logic = false;
         let mut action_is_return = false;
         let mut internal = false;
+        let mut nested_nodes: Vec<&Node> = Vec::new();
         let mut try_files: Vec<String> = Vec::new();
         let mut limit_except: Option<(Vec<String>, Scope)> = None;
         for child in self.block(node) {
@@ -1976,11 +1981,17 @@ impl Importer<'_> {
                         alias = Some(self.data_path(&a.text.clone()));
                     }
                 }
-                "location" => self.err(
-                    &child.pos,
-                    "nested locations are not supported by halo",
-                    Some("one level of location per server"),
-                ),
+                "location" => {
+                    if child.args.iter().any(|a| a.text.starts_with('@')) {
+                        self.err(
+                            &child.pos,
+                            "named location can be on the server level only",
+                            None,
+                        );
+                    } else {
+                        nested_nodes.push(child);
+                    }
+                }
                 "try_files" => {
                     if let Some(list) = self.try_files(child) {
                         try_files = list;
@@ -2145,6 +2156,28 @@ impl Importer<'_> {
                 self.record(format!("{at}.error_page[{k}]"), pos);
             }
             loc.error_page = Some(pages.iter().map(|(p, _)| p.clone()).collect());
+        }
+        // Nested locations inherit this location's settings, as nginx merges them.
+        for child in nested_nodes {
+            let k = loc.locations.len();
+            if let Some(mut inner) =
+                self.location(child, &format!("{at}.locations[{k}]"), &effective)
+            {
+                // `None` means "the server's" in the model: a nested location takes this one's.
+                if inner.limit_conn.is_none() {
+                    inner.limit_conn = loc.limit_conn.clone();
+                }
+                if inner.limit_req.is_none() {
+                    inner.limit_req = loc.limit_req.clone();
+                }
+                if inner.access_log.is_none() {
+                    inner.access_log = loc.access_log.clone();
+                }
+                if inner.error_page.is_none() {
+                    inner.error_page = loc.error_page.clone();
+                }
+                loc.locations.push(inner);
+            }
         }
         Some(loc)
     }

@@ -51,7 +51,7 @@ pub const MODULES: &[Module] = &[
     // `zone` is accepted: upstream state is shared by all threads without it.
     m("http_upstream_zone_module", true, true),
     m("http_rewrite_module", true, true),
-    m("http_access_module", true, false),
+    m("http_access_module", true, true),
     m("http_charset_module", true, false),
     m("http_gzip_module", true, false),
     m("http_ssi_module", true, false),
@@ -73,8 +73,8 @@ pub const MODULES: &[Module] = &[
     m("http_stub_status_module", false, true),
     m("http_ssl_module", false, true),
     m("http_v2_module", false, true),
-    m("http_realip_module", false, false),
-    m("http_auth_request_module", false, false),
+    m("http_realip_module", false, true),
+    m("http_auth_request_module", false, true),
     m("http_sub_module", false, false),
     m("http_dav_module", false, false),
     m("http_slice_module", false, false),
@@ -142,7 +142,9 @@ mod tests {
     fn configure_arguments_name_what_halo_has_and_lacks() {
         let s = configure_arguments();
         assert!(s.contains(" --with-http_stub_status_module"));
-        assert!(s.contains(" --without-http_access_module"));
+        assert!(s.contains(" --with-http_realip_module"));
+        assert!(s.contains(" --without-http_ssi_module"));
+        assert!(!s.contains("http_access_module"));
         // Built by default and implemented: not mentioned, as in nginx's own output.
         assert!(!s.contains("http_proxy_module"));
         assert!(!s.contains("upstream_least_conn"));
