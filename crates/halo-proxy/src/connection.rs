@@ -675,6 +675,7 @@ async fn next_request(
                 response,
                 &http::Method::GET,
                 true,
+                false,
                 send_timeout,
             )
             .await;
@@ -701,6 +702,7 @@ async fn serve_request(
     shutdown: &mut watch::Receiver<u8>,
 ) -> bool {
     let method = parts.method.clone();
+    let http10 = parts.version == http::Version::HTTP_10;
     // Scoped: the handler's state is gone before the response is written, so the two do not
     // add up in this (boxed, per request) future.
     let response = {
@@ -742,7 +744,9 @@ async fn serve_request(
     let close = close
         || *shutdown.borrow() != RUNNING
         || info.accepted_with.cfg.keepalive_timeout.is_zero();
-    match crate::server_h1::write_response(stream, response, &method, close, send_timeout).await {
+    match crate::server_h1::write_response(stream, response, &method, close, http10, send_timeout)
+        .await
+    {
         Ok(keep) => keep,
         Err(error) => {
             if error.kind() == io::ErrorKind::TimedOut {

@@ -1465,6 +1465,15 @@ fn add_headers(ctx: &RequestCtx<'_>, loc: &LocationRt, response: &mut Response<R
             response.headers_mut().append(name.clone(), value);
         }
     }
+    if let Some(case) = &loc.add_header_case {
+        let extensions = response.extensions_mut();
+        match extensions.get_mut::<crate::header_case::HeaderCase>() {
+            Some(existing) => existing.merge(case),
+            None => {
+                extensions.insert(case.clone());
+            }
+        }
+    }
 }
 
 fn log_record(

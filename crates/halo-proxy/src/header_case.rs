@@ -90,6 +90,27 @@ impl HeaderCase {
         }
     }
 
+    /// The spellings of configured names (`add_header`): every one that is not Title-Case.
+    pub fn of_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Option<HeaderCase> {
+        let mut case = None;
+        for raw in names {
+            if let Ok(name) = HeaderName::from_bytes(raw.as_bytes()) {
+                let copy = || Some(Bytes::copy_from_slice(raw.as_bytes()));
+                HeaderCase::note(&mut case, &name, raw.as_bytes(), copy, false);
+            }
+        }
+        case
+    }
+
+    /// Adds `other`'s spellings of names this one has none for.
+    pub fn merge(&mut self, other: &HeaderCase) {
+        for (name, raw) in &other.0 {
+            if !self.0.iter().any(|(n, _)| n == name) {
+                self.0.push((name.clone(), raw.clone()));
+            }
+        }
+    }
+
     fn spelling(&self, name: &HeaderName) -> Option<&[u8]> {
         self.0
             .iter()

@@ -179,6 +179,8 @@ pub(crate) struct LocationRt {
     /// Names whose client value must not be passed (all of proxy_set_header's names).
     pub override_names: Vec<HeaderName>,
     pub add_headers: Vec<(HeaderName, Template, bool)>,
+    /// How `add_header` spelled its names, where that is not Title-Case.
+    pub add_header_case: Option<crate::header_case::HeaderCase>,
     pub limit_conn: Vec<(Arc<ConnLimiter>, u32, LimitKey)>,
     pub limit_req: Vec<(Arc<RequestLimiter>, LimitKey)>,
     pub access_logs: Vec<Arc<LogSink>>,
@@ -687,6 +689,9 @@ impl Runtime {
             set_headers,
             override_names,
             add_headers,
+            add_header_case: crate::header_case::HeaderCase::of_names(
+                loc.add_header.iter().map(|h| h.name.as_str()),
+            ),
             limit_conn,
             limit_req,
             access_logs,

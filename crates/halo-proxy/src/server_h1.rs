@@ -54,6 +54,7 @@ pub(crate) fn parse_request(buf: &[u8], max_head: usize) -> Parsed {
     let copy = crate::upstream_h1::HeadCopy::new(&buf[..used]);
     let mut headers = HeaderMap::with_capacity(request.headers.len());
     let mut close = false;
+    let mut keep_alive = false;
     let (mut length, mut chunked) = (false, false);
     let mut case = None;
     for h in request.headers.iter() {
@@ -81,6 +82,7 @@ pub(crate) fn parse_request(buf: &[u8], max_head: usize) -> Parsed {
                 return Parsed::Fallback;
             }
             close |= has_token(h.value, b"close");
+            keep_alive |= has_token(h.value, b"keep-alive");
         }
         headers.append(name, value);
     }
@@ -96,9 +98,15 @@ pub(crate) fn parse_request(buf: &[u8], max_head: usize) -> Parsed {
         Some("HEAD") => Method::HEAD,
         _ => return Parsed::Fallback,
     };
-    if request.version != Some(1) {
-        return Parsed::Fallback;
-    }
+    // HTTP/1.0 keeps the connection only when asked to (`Connection: keep-alive`).
+    let version = match request.version {
+        Some(1) => Version::HTTP_11,
+        Some(0) => {
+            close |= !keep_alive;
+            Version::HTTP_10
+        }
+        _ => return Parsed::Fallback,
+    };
     let Some(path) = request.path.filter(|p| p.starts_with('/')) else {
         return Parsed::Fallback;
     };
@@ -111,7 +119,7 @@ pub(crate) fn parse_request(buf: &[u8], max_head: usize) -> Parsed {
     let mut parts = http::Request::new(()).into_parts().0;
     parts.method = method;
     parts.uri = uri;
-    parts.version = Version::HTTP_11;
+    parts.version = version;
     parts.headers = headers;
     if let Some(case) = case {
         parts.extensions.insert(case);
@@ -167,6 +175,7 @@ fn encode_head(
     response: &Response<ResponseBody>,
     method: &Method,
     mut close: bool,
+    http10: bool,
 ) -> (Encoding, bool) {
     let status = response.status();
     if status == StatusCode::OK {
@@ -197,10 +206,21 @@ fn encode_head(
         crate::header_case::put_header(out, case, name, value.as_bytes());
     }
     close |= has_connection_close;
+    let body = response.body();
+    // HTTP/1.0 has no chunked coding: a body of unknown length ends with the connection.
+    if http10 && !has_length && can_have_body(method, status) {
+        let exact = if body.is_end_stream() {
+            Some(0)
+        } else {
+            body.size_hint().exact()
+        };
+        close |= exact.is_none();
+    }
     if close && !has_connection_close {
         crate::upstream_h1::put_header(out, b"Connection", b"close");
+    } else if http10 && !close {
+        crate::upstream_h1::put_header(out, b"Connection", b"keep-alive");
     }
-    let body = response.body();
     let mut encoding = Encoding::Raw;
     if !has_length {
         let exact = if body.is_end_stream() {
@@ -218,7 +238,7 @@ fn encode_head(
                 crate::upstream_h1::put_header(out, b"Content-Length", len.to_string().as_bytes());
             }
             Some(_) => {}
-            None if can_have_body(method, status) => {
+            None if can_have_body(method, status) && !http10 => {
                 crate::upstream_h1::put_header(out, b"Transfer-Encoding", b"chunked");
                 encoding = Encoding::Chunked;
             }
@@ -329,6 +349,7 @@ pub(crate) async fn write_response(
     response: Response<ResponseBody>,
     method: &Method,
     close: bool,
+    http10: bool,
     send_timeout: Duration,
 ) -> io::Result<bool> {
     if response.status().as_u16() == 444 {
@@ -340,7 +361,7 @@ pub(crate) async fn write_response(
         frames: Vec::new(),
         queued: 0,
     };
-    let (encoding, close) = encode_head(&mut out.head, &response, method, close);
+    let (encoding, close) = encode_head(&mut out.head, &response, method, close, http10);
     let status = response.status();
     let mut body = response.into_body();
     if !can_have_body(method, status) {
@@ -419,7 +440,6 @@ mod tests {
         ));
         for other in [
             &b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\na"[..],
-            b"GET / HTTP/1.0\r\n\r\n",
             b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n",
             b"GET / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n\r\n",
             b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
@@ -433,6 +453,18 @@ mod tests {
                 String::from_utf8_lossy(other)
             );
         }
+        // HTTP/1.0: ours too, closing unless the client asks to keep the connection.
+        let Parsed::Request(parts, _, close) = parse_request(b"GET / HTTP/1.0\r\n\r\n", 8192)
+        else {
+            panic!("an HTTP/1.0 GET is parsed here");
+        };
+        assert_eq!((parts.version, close), (Version::HTTP_10, true));
+        let Parsed::Request(_, _, close) =
+            parse_request(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", 8192)
+        else {
+            panic!("an HTTP/1.0 GET is parsed here");
+        };
+        assert!(!close);
         assert!(matches!(
             parse_request(
                 b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n",
@@ -446,7 +478,7 @@ mod tests {
     fn heads_are_framed_like_hyper_frames_them() {
         let encode = |response: Response<ResponseBody>, method: Method, close: bool| {
             let mut out = Vec::new();
-            let result = encode_head(&mut out, &response, &method, close);
+            let result = encode_head(&mut out, &response, &method, close, false);
             let text = String::from_utf8(out).unwrap();
             let without_date = text.split("Date: ").next().unwrap().to_owned();
             (without_date, result)
