@@ -1383,6 +1383,7 @@ fn add_headers(ctx: &RequestCtx<'_>, loc: &LocationRt, response: &mut Response<R
             ctx,
             headers: response.headers(),
             from_upstream,
+            length: http_body::Body::size_hint(response.body()).exact(),
         });
         if value.is_empty() {
             continue;

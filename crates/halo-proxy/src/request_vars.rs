@@ -187,11 +187,24 @@ pub(crate) struct ResponseVars<'a> {
     pub headers: &'a HeaderMap,
     /// The response came from an upstream.
     pub from_upstream: bool,
+    /// The body's length when known (`$sent_http_content_length` of a response whose
+    /// Content-Length is written when it is sent).
+    pub length: Option<u64>,
 }
 
 impl VarSource for ResponseVars<'_> {
     fn write_var(&self, var: &Var, out: &mut String) {
         match var {
+            Var::SentHttpHeader(name) if *name == http::header::CONTENT_LENGTH => {
+                match self.headers.get(name) {
+                    Some(_) => write_first(self.headers, name, out),
+                    None => {
+                        if let Some(length) = self.length {
+                            push_display(out, length);
+                        }
+                    }
+                }
+            }
             // nginx's header filter writes Server and Date after add_header ran.
             Var::SentHttpHeader(name)
                 if *name != http::header::SERVER && *name != http::header::DATE =>
