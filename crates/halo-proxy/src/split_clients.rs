@@ -121,8 +121,9 @@ mod tests {
         assert_eq!(s.pick(0), "a");
         assert_eq!(s.pick(0x7fff_fffe), "a");
         assert_eq!(s.pick(0x7fff_ffff), "b");
-        assert_eq!(s.pick(0xbfff_fffe), "b");
-        assert_eq!(s.pick(0xbfff_ffff), "c");
+        // Each share is floored on its own: 0x7fffffff + 0x3fffffff.
+        assert_eq!(s.pick(0xbfff_fffd), "b");
+        assert_eq!(s.pick(0xbfff_fffe), "c");
         assert_eq!(s.pick(u32::MAX), "c");
         // Without `*`, hashes past the total get "" (and an explicit 100% misses u32::MAX,
         // as in nginx 1.22).

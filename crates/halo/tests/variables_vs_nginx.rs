@@ -289,3 +289,48 @@ fn variables_answer_like_nginx() {
     assert_ne!(id(halo_port), id(halo_port));
     assert!(differ.is_empty(), "answers differ:\n{}", differ.join("\n"));
 }
+
+/// An unknown variable is refused at the line of the directive using it (nginx names no line:
+/// `unknown "nosuch_var" variable`), also when it is only used in a map's source.
+#[test]
+fn unknown_variables_are_refused_at_the_line_using_them() {
+    let dir = Scratch::new("variables-unknown");
+    let conf = |line: &str| {
+        format!(
+            "events {{}}\nhttp {{\n    access_log off;\n    map $nosuch_src $m {{ default a; }}\n    server {{\n        listen 127.0.0.1:{};\n        location / {{\n            add_header X-A $m;\n            {line}\n            return 200 ok;\n        }}\n    }}\n}}\n",
+            free_port()
+        )
+    };
+    for (name, text, line, var) in [
+        ("map.conf", conf("add_header X-B b;"), 4, "$nosuch_src"),
+        (
+            "header.conf",
+            conf("add_header X-B $cookie_ok$nosuch_var;"),
+            9,
+            "$nosuch_var",
+        ),
+    ] {
+        let text = text.replace(
+            "$nosuch_src",
+            if line == 4 {
+                "$nosuch_src"
+            } else {
+                "$cookie_a"
+            },
+        );
+        let path = dir.write(name, &text);
+        let out = Command::new(halo_bin())
+            .args(["check", "--nginx", path.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{name}: {stderr}");
+        let at = format!("{}:{line}:", path.display());
+        assert!(
+            stderr
+                .lines()
+                .any(|l| l.starts_with(&at) && l.contains(var)),
+            "{name}: want an error at {at} naming {var}:\n{stderr}"
+        );
+    }
+}
