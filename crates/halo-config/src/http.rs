@@ -91,6 +91,12 @@ pub struct HttpConfig {
     /// Variables defined by `map` blocks.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub maps: Vec<MapConfig>,
+    /// Variables defined by `geo` blocks.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub geo: Vec<crate::vars::GeoConfig>,
+    /// Variables defined by `split_clients` blocks.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub split_clients: Vec<crate::vars::SplitClientsConfig>,
     /// MIME type for files whose extension is not in `mime_types` (nginx `default_type`, text/plain).
     pub default_type: String,
 }
@@ -118,6 +124,8 @@ impl Default for HttpConfig {
             servers: Vec::new(),
             mime_types: BTreeMap::new(),
             maps: Vec::new(),
+            geo: Vec::new(),
+            split_clients: Vec::new(),
             default_type: "text/plain".to_owned(),
         }
     }

@@ -17,6 +17,7 @@ mod native;
 mod nginx;
 pub mod rewrite;
 pub mod tls;
+pub mod vars;
 pub mod vrrp;
 mod vrrp_validate;
 

@@ -145,6 +145,9 @@ impl LogSink {
             .vars()
             .filter_map(|v| match v {
                 Var::HttpHeader(name) => Some(name.clone()),
+                Var::Cookie(_) => Some(http::header::COOKIE),
+                Var::ContentLength => Some(http::header::CONTENT_LENGTH),
+                Var::ContentType => Some(http::header::CONTENT_TYPE),
                 _ => None,
             })
             .collect();
@@ -189,6 +192,10 @@ pub(crate) struct LogRecord {
     pub request_length: u64,
     /// Filled when the body finished.
     pub body_bytes_sent: u64,
+    /// `$request_id` (and when the request started).
+    pub stamp: Option<Arc<crate::request_vars::RequestStamp>>,
+    /// The response came from an upstream (`$upstream_http_NAME` are its headers).
+    pub from_upstream: bool,
 }
 
 /// A log record waiting for its response to finish.
@@ -217,6 +224,19 @@ fn dash_if_empty(out: &mut String, value: &str) {
         out.push('-');
     } else {
         out.push_str(value);
+    }
+}
+
+impl LogRecord {
+    /// The captured lines of request header `name`.
+    fn request_headers<'a>(
+        &'a self,
+        name: &'a HeaderName,
+    ) -> impl Iterator<Item = &'a HeaderValue> + 'a {
+        self.request_headers
+            .iter()
+            .filter(move |(n, _)| n == name)
+            .map(|(_, v)| v)
     }
 }
 
@@ -308,23 +328,44 @@ impl VarSource for LogRecord {
             | Var::Capture(_)
             | Var::RequestFilename
             | Var::DocumentRoot
-            | Var::Connections(_)
-            | Var::UpstreamHttp(_) => {}
+            | Var::Connections(_) => {}
             Var::HttpHeader(name) => {
-                let mut found = false;
-                for (n, value) in &r.request_headers {
-                    if n == name {
-                        if found {
-                            out.push_str(", ");
-                        }
-                        out.push_str(&String::from_utf8_lossy(value.as_bytes()));
-                        found = true;
-                    }
-                }
-                if !found {
+                let lines = r.request_headers(name);
+                if !crate::request_vars::write_header(name, lines, out) {
                     out.push('-');
                 }
             }
+            Var::Cookie(name) => {
+                let lines = r.request_headers(&http::header::COOKIE);
+                match crate::request_vars::cookie(lines, name) {
+                    Some(value) => out.push_str(&String::from_utf8_lossy(value)),
+                    None => out.push('-'),
+                }
+            }
+            Var::ContentLength | Var::ContentType => {
+                let name = if *var == Var::ContentLength {
+                    http::header::CONTENT_LENGTH
+                } else {
+                    http::header::CONTENT_TYPE
+                };
+                let first = r.request_headers(&name).next().cloned();
+                match first {
+                    Some(value) => out.push_str(&String::from_utf8_lossy(value.as_bytes())),
+                    None => out.push('-'),
+                }
+            }
+            Var::RequestId => match &r.stamp {
+                Some(stamp) => stamp.write_id(out),
+                None => out.push('-'),
+            },
+            Var::NginxVersion => out.push_str(crate::request_vars::NGINX_VERSION),
+            Var::Hostname => out.push_str(crate::request_vars::hostname()),
+            Var::UpstreamHttp(name) => match r.response_headers.get(name) {
+                Some(value) if r.from_upstream => {
+                    out.push_str(&String::from_utf8_lossy(value.as_bytes()))
+                }
+                _ => out.push('-'),
+            },
             Var::SentHttpHeader(name) => match r.response_headers.get(name) {
                 Some(value) => out.push_str(&String::from_utf8_lossy(value.as_bytes())),
                 None => out.push('-'),

@@ -46,8 +46,10 @@ pub(crate) struct RequestCtx<'a> {
     pub loc_regex: Option<&'a regex::Regex>,
     /// What the upstream tries gave (`$upstream_*`), once the request was passed.
     pub upstream: Option<&'a UpstreamReport>,
-    /// The `map`s of the configuration, by user variable index.
-    pub maps: &'a [Option<std::sync::Arc<crate::rewrite::MapRt>>],
+    /// The `map`s, `geo`s and `split_clients` of the configuration, by user variable index.
+    pub maps: &'a [Option<std::sync::Arc<crate::defined_vars::DefinedVar>>],
+    /// When the request started and its `$request_id`, shared by its internal redirects.
+    pub stamp: &'a std::sync::Arc<crate::request_vars::RequestStamp>,
     /// `$remote_user`, once `auth_basic` accepted the request.
     pub remote_user: Option<&'a str>,
     /// Set when an internal redirect brought the request here.
@@ -257,14 +259,7 @@ impl VarSource for RequestCtx<'_> {
             Var::Connection => push_display(out, self.info.track.serial),
             Var::Pid => push_display(out, std::process::id()),
             Var::HttpHeader(name) => {
-                let mut first = true;
-                for value in parts.headers.get_all(name) {
-                    if !first {
-                        out.push_str(", ");
-                    }
-                    out.push_str(&String::from_utf8_lossy(value.as_bytes()));
-                    first = false;
-                }
+                crate::request_vars::write_header(name, parts.headers.get_all(name).iter(), out);
             }
             Var::Arg(name) => {
                 if let Some(query) = self.args() {
@@ -283,11 +278,17 @@ impl VarSource for RequestCtx<'_> {
                 std::time::SystemTime::now(),
             )),
             Var::RemoteUser => out.push_str(self.remote_user.unwrap_or("")),
-            Var::Msec
-            | Var::Status
+            Var::Cookie(_)
+            | Var::RequestId
+            | Var::NginxVersion
+            | Var::Hostname
+            | Var::ContentLength
+            | Var::ContentType
+            | Var::Msec
+            | Var::RequestTime => crate::request_vars::write_request_var(self, var, out),
+            Var::Status
             | Var::BodyBytesSent
             | Var::BytesSent
-            | Var::RequestTime
             | Var::RequestLength
             | Var::UpstreamHttp(_)
             | Var::SentHttpHeader(_) => {}
@@ -449,6 +450,10 @@ pub(crate) async fn handle(
 ) -> Response<ResponseBody> {
     let started = Instant::now();
     let internal = parts.extensions.remove::<Internal>();
+    let stamp = parts
+        .extensions
+        .remove::<std::sync::Arc<crate::request_vars::RequestStamp>>()
+        .unwrap_or_else(|| crate::request_vars::RequestStamp::new(started));
     // An internal redirect is the same request: counted, limited and logged once, outside.
     let nth = if internal.is_some() {
         0
@@ -480,11 +485,13 @@ pub(crate) async fn handle(
         .or_else(|| parts.uri.authority().map(|a| a.as_str()))
         .unwrap_or("");
     let host_lc = host_without_port(raw_host);
-    let server = rt
+    let matched = rt
         .listeners
         .get(&info.listen)
-        .map(|names| names.find(&host_lc))
-        .and_then(|index| rt.servers.get(index))
+        .map(|names| names.find_match(&host_lc));
+    let server_regex = matched.and_then(|(_, regex)| regex);
+    let server = matched
+        .and_then(|(index, _)| rt.servers.get(index))
         .or_else(|| rt.servers.first());
     let Some(server) = server else {
         let mut response = error_response(StatusCode::INTERNAL_SERVER_ERROR);
@@ -521,6 +528,10 @@ pub(crate) async fn handle(
     // The rewrite module's phases (server level, then the location's, again after `last`),
     // only for servers that have rewrite operations.
     let mut rw = crate::rewrite::RewriteState::default();
+    // A regex server_name's captures ($1.., named ones) are variables from here on.
+    if let Some(regex) = server_regex {
+        rw.capture_location(regex, &host_lc, &rt.user_vars);
+    }
     let mut early = None;
     // A jump to a named location starts there (its rewrite operations first).
     let named = internal.as_ref().and_then(|i| i.named.as_deref());
@@ -543,6 +554,7 @@ pub(crate) async fn handle(
             loc_regex: None,
             upstream: None,
             maps: &rt.maps,
+            stamp: &stamp,
             remote_user: None,
             internal: internal.as_ref(),
         };
@@ -555,7 +567,14 @@ pub(crate) async fn handle(
             prefix_len: 0,
         })
     } else {
-        server.table.find(&uri)
+        let found = server.table.find(&uri);
+        // A regex location's captures replace the server name's.
+        if let Some(regex) = found.and_then(|m| server.table.regex(m.index)) {
+            if server_regex.is_some() {
+                rw.capture_location(regex, &uri, &rt.user_vars);
+            }
+        }
+        found
     };
     if named_missing {
         early = Some((500, None));
@@ -591,10 +610,11 @@ pub(crate) async fn handle(
         server,
         proxy_host: "",
         has_body,
-        rw: server.rewrites.then_some(&rw),
+        rw: (server.rewrites || server_regex.is_some()).then_some(&rw),
         loc_regex: found.and_then(|m| server.table.regex(m.index)),
         upstream: None,
         maps: &rt.maps,
+        stamp: &stamp,
         remote_user: None,
         internal: internal.as_ref(),
     };
@@ -855,7 +875,8 @@ async fn run_location(
             _ => (ctx.server.root.as_path(), None),
         };
         let method = ctx.parts.method.clone();
-        match try_files.run(ctx, root, alias).await {
+        let root = crate::request_vars::root_for(&rt.root_templates, ctx, root);
+        match try_files.run(ctx, &root, alias).await {
             Tried::Found(uri) => found_uri = Some(uri),
             Tried::Status(code) => {
                 let status =
@@ -1102,7 +1123,8 @@ async fn serve_local(
         }
         ActionRt::Static { root, alias, index } => {
             let root = root.as_deref().unwrap_or(&ctx.server.root);
-            let path = static_files::file_path(root, alias.as_deref(), ctx.uri, prefix_len);
+            let root = crate::request_vars::root_for(&rt.root_templates, ctx, root);
+            let path = static_files::file_path(&root, alias.as_deref(), ctx.uri, prefix_len);
             let index = index.as_deref().unwrap_or(&ctx.server.index);
             // The index module: the first index file that exists is an internal redirect
             // (so its own location, add_header included, serves it), arguments kept.
@@ -1262,7 +1284,8 @@ async fn serve_server_root(
     ctx: &RequestCtx<'_>,
     server: &ServerRt,
 ) -> Response<ResponseBody> {
-    let path = static_files::file_path(&server.root, None, ctx.uri, 0);
+    let root = crate::request_vars::root_for(&rt.root_templates, ctx, &server.root);
+    let path = static_files::file_path(&root, None, ctx.uri, 0);
     let headers = &ctx.parts.headers;
     match static_files::serve(rt, &ctx.parts.method, path, ctx.uri, &server.index, headers).await {
         StaticResult::Found(response) => *response,
@@ -1416,6 +1439,7 @@ async fn internal_redirect(
     if let Some(upgrade) = upgrade {
         parts.extensions.insert(upgrade);
     }
+    parts.extensions.insert(ctx.stamp.clone());
     parts.extensions.insert(Internal {
         hops,
         request_uri: ctx.request_uri().to_owned(),
@@ -1453,11 +1477,17 @@ fn add_headers(ctx: &RequestCtx<'_>, loc: &LocationRt, response: &mut Response<R
             response.status().as_u16(),
             200 | 201 | 204 | 206 | 301 | 302 | 303 | 304 | 307 | 308
         );
+    let from_upstream = response.body().finish.lease.is_some();
     for (name, template, always) in &loc.add_headers {
         if !ok_status && !always {
             continue;
         }
-        let value = template.render(ctx);
+        let value = template.render(&crate::request_vars::ResponseVars {
+            ctx,
+            headers: response.headers(),
+            from_upstream,
+            length: http_body::Body::size_hint(response.body()).exact(),
+        });
         if value.is_empty() {
             continue;
         }
@@ -1530,5 +1560,7 @@ fn log_record(
         connection_requests: nth,
         request_length: 0,
         body_bytes_sent: 0,
+        stamp: Some(ctx.stamp.clone()),
+        from_upstream: response.body().finish.lease.is_some(),
     }
 }

@@ -70,29 +70,37 @@ impl ServerNames {
     /// The server for a `Host` value (port removed, lower-cased by the caller), nginx order:
     /// exact, longest leading wildcard, longest trailing wildcard, first matching regex, default.
     pub fn find(&self, host: &str) -> usize {
+        self.find_match(host).0
+    }
+
+    /// [`ServerNames::find`], with the regex that chose the server if one did (its captures
+    /// become variables).
+    pub fn find_match(&self, host: &str) -> (usize, Option<&Regex>) {
         if let Some(&index) = self.exact.get(host) {
-            return index;
+            return (index, None);
         }
         if let Some((_, index)) = self
             .leading
             .iter()
             .find(|(suffix, _)| host.len() > suffix.len() && host.ends_with(suffix.as_str()))
         {
-            return *index;
+            return (*index, None);
         }
         if let Some((_, index)) = self
             .trailing
             .iter()
             .find(|(prefix, _)| host.len() > prefix.len() && host.starts_with(prefix.as_str()))
         {
-            return *index;
+            return (*index, None);
         }
         if !host.is_empty() {
-            if let Some((_, index)) = self.regexes.iter().find(|(regex, _)| regex.is_match(host)) {
-                return *index;
+            if let Some((regex, index)) =
+                self.regexes.iter().find(|(regex, _)| regex.is_match(host))
+            {
+                return (*index, Some(regex));
             }
         }
-        self.default
+        (self.default, None)
     }
 }
 

@@ -258,7 +258,9 @@ pub(crate) struct Runtime {
     /// `Var::User`.
     pub user_vars: Vec<String>,
     /// The `map` defining each of `user_vars`, if one does.
-    pub maps: Vec<Option<Arc<crate::rewrite::MapRt>>>,
+    pub maps: Vec<Option<Arc<crate::defined_vars::DefinedVar>>>,
+    /// The roots with variables, compiled ([`crate::request_vars::root_for`]).
+    pub root_templates: HashMap<PathBuf, Template>,
     pools: Arc<Pools>,
 }
 
@@ -366,22 +368,13 @@ impl Runtime {
             ticketers: old.map(|o| o.ticketers.clone()).unwrap_or_default(),
             user_vars: user_var_names(&cfg),
             maps: Vec::new(),
+            root_templates: HashMap::new(),
             pools: pools.clone(),
         };
 
-        let mut maps: Vec<Option<Arc<crate::rewrite::MapRt>>> = vec![None; runtime.user_vars.len()];
-        for map in &cfg.maps {
-            let name = map.variable.to_ascii_lowercase();
-            match crate::rewrite::MapRt::compile(map, &runtime.user_vars) {
-                Ok(compiled) => {
-                    if let Some(i) = runtime.user_vars.iter().position(|u| *u == name) {
-                        maps[i] = Some(Arc::new(compiled));
-                    }
-                }
-                Err(e) => errors.push(e),
-            }
-        }
-        runtime.maps = maps;
+        runtime.maps = crate::defined_vars::compile(&cfg, &runtime.user_vars, &mut errors);
+        runtime.root_templates =
+            crate::request_vars::root_templates(&cfg, &runtime.user_vars, &mut errors);
         let http_logs = match open_logs(&cfg, &cfg.access_log, logs, &runtime.user_vars) {
             Ok(sinks) => sinks,
             Err(e) => {
@@ -926,14 +919,28 @@ fn open_logs(
 /// The names `set` and named captures define anywhere in `cfg` (their `Var::User` indices).
 fn user_var_names(cfg: &HttpConfig) -> Vec<String> {
     let mut names = Vec::new();
-    for map in &cfg.maps {
-        let name = map.variable.to_ascii_lowercase();
+    for name in crate::defined_vars::names(cfg) {
         if !names.contains(&name) {
             names.push(name);
         }
     }
     for server in &cfg.servers {
         crate::rewrite::collect_names(&server.rewrite, &mut names);
+        // Named captures of a regex server_name.
+        for pattern in server
+            .server_name
+            .iter()
+            .filter_map(|n| n.strip_prefix('~'))
+        {
+            if let Ok(regex) = regex::Regex::new(pattern) {
+                for name in regex.capture_names().flatten() {
+                    let name = name.to_ascii_lowercase();
+                    if !names.contains(&name) {
+                        names.push(name);
+                    }
+                }
+            }
+        }
         for loc in Location::all(&server.locations) {
             crate::rewrite::collect_names(&loc.rewrite, &mut names);
             for set in &loc.auth_request_set {

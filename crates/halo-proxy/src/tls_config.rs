@@ -438,7 +438,7 @@ pub fn check(
         for message in messages {
             out.push((
                 halo_config::http::HttpConfigError {
-                    at: String::new(),
+                    at: unknown_variable_at(&message),
                     message,
                 },
                 halo_config::Severity::Error,
@@ -446,6 +446,21 @@ pub fn check(
         }
     }
     out
+}
+
+/// Where an error about an unknown variable is reported: `vars.NAME`, which the nginx
+/// importer records at the first directive using `$NAME`; other errors: the http block.
+fn unknown_variable_at(message: &str) -> String {
+    const MARK: &str = "unknown variable \"$";
+    message
+        .find(MARK)
+        .map(|i| &message[i + MARK.len()..])
+        .and_then(|rest| rest.split('"').next())
+        .map(|name| {
+            let name = name.trim_start_matches('{').trim_end_matches('}');
+            format!("vars.{}", name.to_ascii_lowercase())
+        })
+        .unwrap_or_default()
 }
 
 /// How long before expiry `halo check` starts warning about a certificate.

@@ -52,11 +52,20 @@ pub(crate) enum Var {
     HttpHeader(HeaderName),
     /// `$sent_http_NAME`: a response header.
     SentHttpHeader(HeaderName),
-    /// `$upstream_http_NAME`: a header of the upstream's answer (of an `auth_request`
-    /// subrequest in `auth_request_set`).
-    UpstreamHttp(HeaderName),
     /// `$arg_NAME`: a query argument.
     Arg(String),
+    /// `$cookie_NAME`: a cookie of the request ([`crate::request_vars::cookie`]).
+    Cookie(String),
+    /// `$upstream_http_NAME`: a header of the upstream's response (of an `auth_request`
+    /// subrequest's, in `auth_request_set`).
+    UpstreamHttp(HeaderName),
+    /// `$request_id`, `$nginx_version`, `$hostname`, `$content_length`, `$content_type`
+    /// ([`crate::request_vars`]).
+    RequestId,
+    NginxVersion,
+    Hostname,
+    ContentLength,
+    ContentType,
     /// `$https`, `$ssl_*`: what the TLS handshake settled ([`crate::tls_vars`]).
     Tls(crate::tls_vars::TlsVar),
     /// A variable made by `set` or a named regex capture, by its index in the configuration's
@@ -146,6 +155,11 @@ impl Var {
             "connection_requests" => ConnectionRequests,
             "connection" => Connection,
             "pid" => Pid,
+            "request_id" => RequestId,
+            "nginx_version" => NginxVersion,
+            "hostname" => Hostname,
+            "content_length" => ContentLength,
+            "content_type" => ContentType,
             "request_filename" => RequestFilename,
             "connections_active" => Connections(ConnectionsVar::Active),
             "connections_reading" => Connections(ConnectionsVar::Reading),
@@ -161,11 +175,6 @@ impl Var {
                         .ok()
                         .map(HttpHeader);
                 }
-                if let Some(header) = name.strip_prefix("upstream_http_") {
-                    return HeaderName::from_bytes(header.replace('_', "-").as_bytes())
-                        .ok()
-                        .map(UpstreamHttp);
-                }
                 if let Some(header) = name.strip_prefix("sent_http_") {
                     return HeaderName::from_bytes(header.replace('_', "-").as_bytes())
                         .ok()
@@ -173,6 +182,14 @@ impl Var {
                 }
                 if let Some(arg) = name.strip_prefix("arg_") {
                     return Some(Arg(arg.to_owned()));
+                }
+                if let Some(cookie) = name.strip_prefix("cookie_") {
+                    return Some(Cookie(cookie.to_owned()));
+                }
+                if let Some(header) = name.strip_prefix("upstream_http_") {
+                    return HeaderName::from_bytes(header.replace('_', "-").as_bytes())
+                        .ok()
+                        .map(UpstreamHttp);
                 }
                 return None;
             }

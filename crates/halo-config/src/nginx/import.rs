@@ -70,6 +70,9 @@ mod ssl;
 #[path = "rewrite.rs"]
 mod rewrite;
 
+#[path = "vars.rs"]
+mod vars;
+
 impl Scope {
     /// This level's settings, falling back to `outer` for what it does not set.
     fn over(&self, outer: &Scope) -> Scope {
@@ -178,6 +181,9 @@ pub(crate) fn import(nodes: &[Node], paths: Paths<'_>) -> Imported {
         paths,
         upstream_names: HashSet::new(),
     };
+    let mut uses = Vec::new();
+    vars::variable_uses(nodes, &mut uses);
+    imp.positions.extend(uses);
     let mut worker_processes: Option<usize> = None;
     let mut worker_connections: Option<(usize, Pos)> = None;
     let mut http_nodes = Vec::new();
@@ -1146,6 +1152,16 @@ impl Importer<'_> {
                 "map" => {
                     if let Some(map) = self.map(child) {
                         http.maps.push(map);
+                    }
+                }
+                "geo" => {
+                    if let Some(geo) = self.geo(child, http.geo.len()) {
+                        http.geo.push(geo);
+                    }
+                }
+                "split_clients" => {
+                    if let Some(split) = self.split_clients(child, http.split_clients.len()) {
+                        http.split_clients.push(split);
                     }
                 }
                 "location" => self.err(
@@ -2429,6 +2445,8 @@ pub(crate) fn handled(name: &str) -> bool {
             | "limit_conn_zone"
             | "limit_req_zone"
             | "map"
+            | "geo"
+            | "split_clients"
             | "location"
             | "listen"
             | "server_name"
