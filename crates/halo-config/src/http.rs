@@ -93,6 +93,12 @@ pub struct HttpConfig {
     pub maps: Vec<MapConfig>,
     /// MIME type for files whose extension is not in `mime_types` (nginx `default_type`, text/plain).
     pub default_type: String,
+    /// Compression and `gzip_static` (nginx's gzip modules); `None` = the outer level's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gzip: Option<crate::gzip::Gzip>,
+    /// nginx `expires`; `None` = the outer level's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires: Option<crate::gzip::Expires>,
 }
 
 impl Default for HttpConfig {
@@ -119,6 +125,8 @@ impl Default for HttpConfig {
             mime_types: BTreeMap::new(),
             maps: Vec::new(),
             default_type: "text/plain".to_owned(),
+            gzip: None,
+            expires: None,
         }
     }
 }
@@ -464,6 +472,12 @@ pub struct ServerBlock {
     /// rewrite operations (nginx's POST_READ phase).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub real_ip: Option<RealIp>,
+    /// Compression and `gzip_static` (nginx's gzip modules); `None` = the outer level's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gzip: Option<crate::gzip::Gzip>,
+    /// nginx `expires`; `None` = the outer level's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires: Option<crate::gzip::Expires>,
 }
 
 impl Default for ServerBlock {
@@ -485,6 +499,8 @@ impl Default for ServerBlock {
             satisfy: Satisfy::All,
             auth_basic: None,
             real_ip: None,
+            gzip: None,
+            expires: None,
         }
     }
 }
@@ -660,6 +676,12 @@ pub struct Location {
     /// to redirect to internally. Variables allowed.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub try_files: Vec<String>,
+    /// Compression and `gzip_static` (nginx's gzip modules); `None` = the outer level's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gzip: Option<crate::gzip::Gzip>,
+    /// nginx `expires`; `None` = the outer level's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires: Option<crate::gzip::Expires>,
 }
 
 fn default_true() -> bool {
@@ -706,6 +728,8 @@ impl Default for Location {
             limit_except: None,
             real_ip: None,
             try_files: Vec::new(),
+            gzip: None,
+            expires: None,
         }
     }
 }
