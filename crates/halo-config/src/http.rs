@@ -99,6 +99,12 @@ pub struct HttpConfig {
     pub split_clients: Vec<crate::vars::SplitClientsConfig>,
     /// MIME type for files whose extension is not in `mime_types` (nginx `default_type`, text/plain).
     pub default_type: String,
+    /// Compression and `gzip_static` (nginx's gzip modules); `None` = the outer level's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gzip: Option<crate::gzip::Gzip>,
+    /// nginx `expires`; `None` = the outer level's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires: Option<crate::gzip::Expires>,
 }
 
 impl Default for HttpConfig {
@@ -127,6 +133,8 @@ impl Default for HttpConfig {
             geo: Vec::new(),
             split_clients: Vec::new(),
             default_type: "text/plain".to_owned(),
+            gzip: None,
+            expires: None,
         }
     }
 }
@@ -472,6 +480,12 @@ pub struct ServerBlock {
     /// rewrite operations (nginx's POST_READ phase).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub real_ip: Option<RealIp>,
+    /// Compression and `gzip_static` (nginx's gzip modules); `None` = the outer level's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gzip: Option<crate::gzip::Gzip>,
+    /// nginx `expires`; `None` = the outer level's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires: Option<crate::gzip::Expires>,
 }
 
 impl Default for ServerBlock {
@@ -493,6 +507,8 @@ impl Default for ServerBlock {
             satisfy: Satisfy::All,
             auth_basic: None,
             real_ip: None,
+            gzip: None,
+            expires: None,
         }
     }
 }
@@ -680,6 +696,12 @@ pub struct Location {
     /// the regex that matched; they inherit this location's settings in the importer).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub locations: Vec<Location>,
+    /// Compression and `gzip_static` (nginx's gzip modules); `None` = the outer level's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gzip: Option<crate::gzip::Gzip>,
+    /// nginx `expires`; `None` = the outer level's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires: Option<crate::gzip::Expires>,
 }
 
 impl Location {
@@ -755,6 +777,8 @@ impl Default for Location {
             auth_request: None,
             auth_request_set: Vec::new(),
             locations: Vec::new(),
+            gzip: None,
+            expires: None,
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod diagnostic;
 mod diff;
 pub mod duration_text;
 mod field_path;
+pub mod gzip;
 pub mod http;
 mod import_validation;
 mod keepalived;

@@ -426,6 +426,11 @@ fn offset_text(offset: i32, colon: bool) -> String {
 }
 
 /// `$time_local` as nginx writes it (`10/Oct/2000:13:55:36 -0700`), in the local time zone.
+/// The local time zone's offset from UTC in seconds (see [`set_local_utc_offset`]).
+pub(crate) fn local_utc_offset() -> i32 {
+    LOCAL_UTC_OFFSET.load(Ordering::Relaxed)
+}
+
 pub(crate) fn time_local(t: SystemTime) -> String {
     time_local_at(t, LOCAL_UTC_OFFSET.load(Ordering::Relaxed))
 }

@@ -463,6 +463,28 @@ pub(crate) enum ResponseKind {
     /// From an HTTP/2 upstream: frames pass as they are, trailers included (gRPC status).
     UpstreamH2(crate::upstream_h2::H2ResponseBody),
     File(FileBody),
+    /// Another body, compressed as it streams (the gzip filter).
+    Gzip(Box<crate::gzip_body::GzipBody>),
+}
+
+impl ResponseKind {
+    pub(crate) fn poll_frame(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        Poll::Ready(match self {
+            ResponseKind::Empty => None,
+            ResponseKind::Full(bytes) => bytes.take().map(|b| Ok(Frame::data(b))),
+            ResponseKind::Upstream(body) => {
+                ready!(body.poll_data(cx)).map(|result| result.map(Frame::data))
+            }
+            ResponseKind::UpstreamH2(body) => ready!(body.poll_frame(cx)),
+            ResponseKind::File(file) => {
+                ready!(file.poll_data(cx)).map(|result| result.map(Frame::data))
+            }
+            ResponseKind::Gzip(body) => ready!(body.poll_frame(cx)),
+        })
+    }
 }
 
 /// Work done when the response is finished or abandoned.
@@ -499,12 +521,18 @@ impl ResponseBody {
         Self::new(ResponseKind::Full(Some(bytes.into())))
     }
 
+    /// From now on the body is compressed as it streams (level 1..=9).
+    pub fn gzip(&mut self, level: u32) {
+        let inner = std::mem::replace(&mut self.kind, ResponseKind::Empty);
+        self.kind = ResponseKind::Gzip(Box::new(crate::gzip_body::GzipBody::new(inner, level)));
+    }
+
     /// Body bytes expected (for Content-Length of generated responses).
     pub fn exact_len(&self) -> Option<u64> {
         match &self.kind {
             ResponseKind::Empty => Some(0),
             ResponseKind::Full(bytes) => Some(bytes.as_ref().map_or(0, |b| b.len() as u64)),
-            ResponseKind::Upstream(_) | ResponseKind::UpstreamH2(_) => None,
+            ResponseKind::Upstream(_) | ResponseKind::UpstreamH2(_) | ResponseKind::Gzip(_) => None,
             ResponseKind::File(file) => Some(file.remaining),
         }
     }
@@ -531,17 +559,7 @@ impl Body for ResponseBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.get_mut();
-        let frame = match &mut this.kind {
-            ResponseKind::Empty => None,
-            ResponseKind::Full(bytes) => bytes.take().map(|b| Ok(Frame::data(b))),
-            ResponseKind::Upstream(body) => {
-                ready!(body.poll_data(cx)).map(|result| result.map(Frame::data))
-            }
-            ResponseKind::UpstreamH2(body) => ready!(body.poll_frame(cx)),
-            ResponseKind::File(file) => {
-                ready!(file.poll_data(cx)).map(|result| result.map(Frame::data))
-            }
-        };
+        let frame = ready!(this.kind.poll_frame(cx));
         if let Some(Ok(frame)) = &frame {
             if let Some(data) = frame.data_ref() {
                 this.sent += data.len() as u64;
@@ -557,6 +575,7 @@ impl Body for ResponseBody {
             ResponseKind::Upstream(body) => body.is_end_stream(),
             ResponseKind::UpstreamH2(body) => body.is_end_stream(),
             ResponseKind::File(file) => file.remaining == 0,
+            ResponseKind::Gzip(body) => body.is_end_stream(),
         }
     }
 

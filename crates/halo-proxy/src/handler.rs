@@ -619,6 +619,12 @@ pub(crate) async fn handle(
         internal: internal.as_ref(),
     };
 
+    // gzip and expires, of the location that serves the request (or the server's).
+    let filters = match routed.location {
+        _ if head_check.is_err() => None,
+        Some((loc, _)) => loc.filters.as_deref(),
+        None => server.filters.as_deref(),
+    };
     let mut response = match head_check {
         Err(status) => {
             Counters::bump(&shared.counters.rejected_malformed);
@@ -688,6 +694,9 @@ pub(crate) async fn handle(
         },
     };
 
+    if let Some(f) = filters.filter(|_| response.extensions().get::<Redirected>().is_none()) {
+        crate::gzip::filter(f, &parts, &mut response);
+    }
     // A request whose body was not read completely leaves the connection unusable.
     let unread_body = matches!(
         response.status(),
@@ -743,7 +752,7 @@ async fn run_location(
     // `return` belongs to nginx's rewrite phase: it answers before the limits and the access
     // checks, which then never see the request.
     if let ActionRt::Return { .. } = &loc.action {
-        return Box::pin(serve_local(shared, rt, ctx, &loc.action, prefix_len)).await;
+        return Box::pin(serve_local(shared, rt, ctx, loc, prefix_len)).await;
     }
     let mut octets = [0u8; 16];
     let binary: &[u8] = match ip {
@@ -966,7 +975,7 @@ async fn run_location(
             }
         }
         // Boxed, like the other rare paths: the common proxied request keeps a small state.
-        other => Box::pin(serve_local(shared, rt, ctx, other, prefix_len)).await,
+        _ => Box::pin(serve_local(shared, rt, ctx, loc, prefix_len)).await,
     }
 }
 
@@ -1103,10 +1112,10 @@ async fn serve_local(
     shared: &Shared,
     rt: &Runtime,
     ctx: &RequestCtx<'_>,
-    action: &ActionRt,
+    loc: &LocationRt,
     prefix_len: usize,
 ) -> Result<Response<ResponseBody>, StatusCode> {
-    match action {
+    match &loc.action {
         ActionRt::Return { code, text } => {
             return_response(rt, ctx.uri, *code, text.as_ref().map(|t| t.render(ctx)))
         }
@@ -1146,9 +1155,20 @@ async fn serve_local(
                     .await);
                 }
             }
-            let headers = &ctx.parts.headers;
+            let (mut headers, mut marks) = (None, crate::gzip::Marks::default());
+            if let Some(f) = loc.filters.as_deref() {
+                use crate::gzip::BeforeStatic;
+                match crate::gzip::before_static(rt, f, ctx.parts, ctx.uri, &path).await {
+                    BeforeStatic::Answered(answer) => return answer.map(|r| *r),
+                    BeforeStatic::Serve(h, m) => (headers, marks) = (h, m),
+                }
+            }
+            let headers = headers.as_ref().unwrap_or(&ctx.parts.headers);
             match static_files::serve(rt, &ctx.parts.method, path, ctx.uri, index, headers).await {
-                StaticResult::Found(response) => Ok(*response),
+                StaticResult::Found(mut response) => {
+                    marks.apply(&mut response);
+                    Ok(*response)
+                }
                 StaticResult::Status(status) => Err(status),
                 StaticResult::AddSlash => Ok(add_slash(ctx)),
             }

@@ -199,6 +199,8 @@ pub(crate) struct LocationRt {
     pub rewrite: Vec<crate::rewrite::OpRt>,
     /// `add_header` values use `$upstream_*` (the tries are then recorded for them).
     pub headers_use_upstream: bool,
+    /// gzip, gzip_static and expires; `None` when none of them is on here.
+    pub filters: Option<Arc<crate::gzip::FiltersRt>>,
 }
 
 /// A server block ready for use.
@@ -223,6 +225,8 @@ pub(crate) struct ServerRt {
     pub real_ip: Option<crate::real_ip::RealIpRt>,
     /// Named locations (`@name`) by name, as indices into `locations`.
     pub named: HashMap<String, usize>,
+    /// gzip and expires for requests no location takes.
+    pub filters: Option<Arc<crate::gzip::FiltersRt>>,
 }
 
 /// The compiled configuration.
@@ -533,6 +537,11 @@ impl Runtime {
                 .filter(|(_, l)| l.match_kind == halo_config::http::MatchKind::Named)
                 .map(|(i, l)| (l.path.clone(), i))
                 .collect(),
+            filters: crate::gzip::FiltersRt::build(
+                server.gzip.as_ref().or(self.cfg.gzip.as_ref()),
+                server.expires.or(self.cfg.expires),
+            )
+            .map_err(|e| vec![e])?,
         })
     }
 
@@ -713,6 +722,13 @@ impl Runtime {
             next_upstream: NextUpstream::new(&loc.proxy_next_upstream),
             rewrite: crate::rewrite::compile(&loc.rewrite, &self.user_vars)?,
             headers_use_upstream,
+            filters: crate::gzip::FiltersRt::build(
+                loc.gzip
+                    .as_ref()
+                    .or(server.gzip.as_ref())
+                    .or(self.cfg.gzip.as_ref()),
+                loc.expires.or(server.expires).or(self.cfg.expires),
+            )?,
         })
     }
 

@@ -493,7 +493,7 @@ fn parse_ranges(spec: &[u8], len: u64) -> RangeSet {
 /// (`Sunday, 06-Nov-94 08:49:37 GMT`) and asctime (`Sun Nov  6 08:49:37 1994`) dates, read as
 /// leniently as nginx reads them (the weekday and what follows the time are not checked;
 /// a month is told by as few letters as tell it apart). Seconds since the epoch.
-fn parse_http_time(value: &[u8]) -> Option<i64> {
+pub(crate) fn parse_http_time(value: &[u8]) -> Option<i64> {
     #[derive(PartialEq, Eq)]
     enum Format {
         Rfc1123,

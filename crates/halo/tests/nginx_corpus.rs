@@ -485,6 +485,19 @@ fn compared(raw: std::io::Result<RawAnswer>, port: u16, host: &str, names: &[Str
         };
         kept.push((name.clone(), value));
     }
+    // Compressed bodies are compared decompressed (nginx's and halo's deflate differ).
+    let gzipped = headers
+        .iter()
+        .any(|(n, v)| n == "content-encoding" && v == "gzip");
+    let mut plain = Vec::new();
+    let body = if gzipped && !body.is_empty() {
+        match std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&body[..]), &mut plain) {
+            Ok(_) => plain,
+            Err(e) => format!("<bad gzip body: {e}>").into_bytes(),
+        }
+    } else {
+        body
+    };
     let body = String::from_utf8_lossy(&body);
     let builtin = body.contains("<hr><center>nginx") || body.contains("<hr><center>halo</center>");
     if status >= 400 && builtin {

@@ -33,9 +33,8 @@ pub(crate) fn warned_reason(name: &str) -> Option<&'static str> {
     Some(match name {
         "tcp_nopush" | "tcp_nodelay" | "sendfile_max_chunk" | "aio" | "directio"
         | "output_buffers" => "halo manages socket options and file I/O itself",
-        "gzip" | "gzip_types" | "gzip_min_length" | "gzip_comp_level" | "gzip_vary"
-        | "gzip_proxied" | "gzip_disable" | "gzip_http_version" | "gzip_buffers" | "gunzip" => {
-            "halo does not compress responses (responses pass through as the upstream sent them)"
+        "gunzip" | "gunzip_buffers" => {
+            "halo does not decompress responses (they pass through as the upstream sent them)"
         }
         "server_names_hash_bucket_size"
         | "server_names_hash_max_size"
@@ -75,8 +74,7 @@ pub(crate) fn warned_reason(name: &str) -> Option<&'static str> {
         "resolver" | "resolver_timeout" => {
             "halo resolves upstream names with the system resolver at start and reload"
         }
-        "expires"
-        | "etag"
+        "etag"
         | "if_modified_since"
         | "autoindex"
         | "ssi"

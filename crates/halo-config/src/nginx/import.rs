@@ -42,6 +42,7 @@ struct Scope {
     root: Option<String>,
     index: Option<Vec<String>>,
     tls: ssl::TlsScope,
+    gzip: gzip::GzipScope,
     /// `proxy_http_version 2`.
     proxy_http2: Option<bool>,
     proxy_pass_request_headers: Option<bool>,
@@ -66,6 +67,9 @@ struct Scope {
 
 #[path = "ssl.rs"]
 mod ssl;
+
+#[path = "gzip.rs"]
+mod gzip;
 
 #[path = "rewrite.rs"]
 mod rewrite;
@@ -110,6 +114,7 @@ impl Scope {
             root: pick(&self.root, &outer.root),
             index: pick(&self.index, &outer.index),
             tls: self.tls.over(&outer.tls),
+            gzip: self.gzip.over(&outer.gzip),
             proxy_http2: pick(&self.proxy_http2, &outer.proxy_http2),
             proxy_pass_request_headers: pick(
                 &self.proxy_pass_request_headers,
@@ -855,7 +860,7 @@ impl Importer<'_> {
                     scope.index = Some(node.args.iter().map(|a| a.text.clone()).collect());
                 }
             }
-            _ => return false,
+            _ => return self.gzip_directive(node, &mut scope.gzip),
         }
         true
     }
@@ -1175,6 +1180,7 @@ impl Importer<'_> {
         if let Some(size) = scope.client_max_body_size {
             http.client_max_body_size = size;
         }
+        (http.gzip, http.expires) = (scope.gzip.gzip(), scope.gzip.expires);
         if let Some(logs) = &scope.access_log {
             for (i, (log, pos)) in logs.iter().enumerate() {
                 self.record(format!("http.access_log[{i}]"), pos);
@@ -1614,6 +1620,7 @@ impl Importer<'_> {
             server.server_name.push(String::new());
         }
         let effective = scope.over(http_scope);
+        (server.gzip, server.expires) = (effective.gzip.gzip(), effective.gzip.expires);
         (server.tls, server.http2) = self.server_tls(&effective.tls, &at);
         server.access = effective.access.clone().unwrap_or_default();
         server.satisfy = effective.satisfy.unwrap_or_default();
@@ -2152,6 +2159,7 @@ impl Importer<'_> {
             },
             ..Location::default()
         };
+        (loc.gzip, loc.expires) = (effective.gzip.gzip(), effective.gzip.expires);
         if let Some(rules) = &scope.limit_conn {
             for (k, (_, pos)) in rules.iter().enumerate() {
                 self.record(format!("{at}.limit_conn[{k}].zone"), pos);
@@ -2490,4 +2498,5 @@ pub(crate) fn handled(name: &str) -> bool {
             | "auth_request"
             | "auth_request_set"
     ) || ssl::is_tls_directive(name)
+        || gzip::is_gzip_directive(name)
 }
