@@ -638,7 +638,9 @@ pub(crate) async fn handle(
                 .location
                 .map_or(&server.error_pages, |(l, _)| &l.error_pages);
             let mut response = match return_response(rt, ctx.uri, code, text) {
-                Ok(response) => response,
+                Ok(response) => {
+                    Box::pin(redirect_error_page(shared, rt, &ctx, response, pages)).await
+                }
                 Err(status) => Box::pin(serve_error(shared, rt, &ctx, status, pages)).await,
             };
             if let Some((loc, _)) = routed.location {
@@ -677,7 +679,10 @@ pub(crate) async fn handle(
                 )
                 .await;
                 let mut response = match outcome {
-                    Ok(response) => response,
+                    Ok(response) => {
+                        let pages = &loc.error_pages;
+                        Box::pin(redirect_error_page(shared, rt, &ctx, response, pages)).await
+                    }
                     Err(status) => {
                         Box::pin(serve_error(shared, rt, &ctx, status, &loc.error_pages)).await
                     }
@@ -980,23 +985,18 @@ async fn run_location(
 }
 
 /// An error page answers with the error's status; it is set before the serving location's
-/// `add_header` judges the status, as in nginx. A page that failed keeps its own error.
+/// `add_header` judges the status, as in nginx.
 fn force_status(internal: Option<&Internal>, response: &mut Response<ResponseBody>) {
     if let Some(status) = internal.and_then(|i| i.status) {
         if response.extensions().get::<Redirected>().is_some() {
             return;
         }
-        if response.status().as_u16() < 400 {
+        // A page that redirects or fails keeps its own status (nginx 1.15.4+).
+        if response.status().as_u16() < 300 {
             *response.status_mut() = status;
-        } else {
-            response.extensions_mut().insert(PageFailed);
         }
     }
 }
-
-/// An error page that could not be served (its own error).
-#[derive(Debug, Clone, Copy)]
-struct PageFailed;
 
 /// The `auth_request` subrequest: its verdict, and the request's variables with the
 /// `auth_request_set` lines applied (when there are any).
@@ -1373,11 +1373,9 @@ async fn serve_error(
     let cause = Cause::ErrorPage { whole, forced };
     let mut response = internal_redirect(shared, ctx, target, method, None, None, cause).await;
     if let Some(forced) = forced {
-        if response.extensions().get::<PageFailed>().is_some() {
-            // The page itself failed: the error, with the built-in page.
-            return error_response(forced);
+        if response.status().as_u16() < 300 {
+            *response.status_mut() = forced;
         }
-        *response.status_mut() = forced;
     }
     // nginx's header filter keeps Last-Modified only on 200, 206 and 304; its range filter
     // offers ranges only on 200.
@@ -1388,6 +1386,40 @@ async fn serve_error(
         response.headers_mut().remove(header::ACCEPT_RANGES);
     }
     response
+}
+
+/// A redirect halo made itself (`return 302`, a redirecting rewrite, a directory's added
+/// slash) goes through `error_page` like an error, as in nginx; a page that is a local URI
+/// keeps the redirect's Location. Upstream answers and redirected ones pass untouched.
+async fn redirect_error_page(
+    shared: &Shared,
+    rt: &Runtime,
+    ctx: &RequestCtx<'_>,
+    response: Response<ResponseBody>,
+    pages: &[ErrorPage],
+) -> Response<ResponseBody> {
+    let status = response.status();
+    let is_redirect = matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308);
+    if !is_redirect
+        || pages.is_empty()
+        || response.body().finish.lease.is_some()
+        || response.extensions().get::<Redirected>().is_some()
+    {
+        return response;
+    }
+    let Some(page) = find_error_page(pages, status) else {
+        return response;
+    };
+    let local = !page.uri.starts_with("http://") && !page.uri.starts_with("https://");
+    let location = response.headers().get(header::LOCATION).cloned();
+    let mut answer = serve_error(shared, rt, ctx, status, pages).await;
+    if let (true, Some(location)) = (local, location) {
+        answer
+            .headers_mut()
+            .entry(header::LOCATION)
+            .or_insert(location);
+    }
+    answer
 }
 
 /// nginx's internal redirect: the request starts over (server rewrites, location search,
@@ -1511,6 +1543,13 @@ fn add_headers(ctx: &RequestCtx<'_>, loc: &LocationRt, response: &mut Response<R
         if value.is_empty() {
             continue;
         }
+        // nginx writes a value's CR and LF (`"...\n"` in the configuration) as they are,
+        // which splits the head; halo leaves them out.
+        let value = if value.contains(['\r', '\n']) {
+            value.replace(['\r', '\n'], "")
+        } else {
+            value
+        };
         if let Ok(value) = HeaderValue::from_bytes(value.as_bytes()) {
             response.headers_mut().append(name.clone(), value);
         }

@@ -310,16 +310,14 @@ fn run_ops(
                     _ => None,
                 };
                 if let Some(code) = redirect {
-                    // The request's arguments follow unless the replacement ends the URI with
-                    // `?` or carries arguments of its own.
+                    // The request's arguments follow (after `&` when the replacement has
+                    // arguments of its own) unless the replacement ends with `?`.
                     let mut location = target;
                     if let Some(kept) = location.strip_suffix('?') {
                         location = kept.to_owned();
-                    } else if !location.contains('?') {
-                        if let Some(args) = current_args(base, state).filter(|a| !a.is_empty()) {
-                            location.push('?');
-                            location.push_str(&args);
-                        }
+                    } else if let Some(args) = current_args(base, state).filter(|a| !a.is_empty()) {
+                        location.push(if location.contains('?') { '&' } else { '?' });
+                        location.push_str(&args);
                     }
                     return Step::Return(code, Some(location));
                 }
@@ -418,6 +416,8 @@ pub(crate) struct MapRt {
     wildcards: Vec<(String, bool, Template)>,
     regexes: Vec<(Regex, Template)>,
     default: Template,
+    /// `hostnames`: the value is looked up lower-cased and without a trailing dot.
+    hostnames: bool,
 }
 
 impl MapRt {
@@ -429,6 +429,7 @@ impl MapRt {
             wildcards: Vec::new(),
             regexes: Vec::new(),
             default: template(&map.default)?,
+            hostnames: map.hostnames,
         };
         for entry in &map.entries {
             let value = template(&entry.value)?;
@@ -479,10 +480,11 @@ impl MapRt {
         }
         DEPTH.with(|d| d.set(d.get() + 1));
         let key = self.source.render(ctx);
-        let lookup = if self.wildcards.is_empty() {
-            key.clone()
+        let lookup = if self.hostnames {
+            let name = key.strip_suffix('.').unwrap_or(&key);
+            name.to_ascii_lowercase()
         } else {
-            key.to_ascii_lowercase()
+            key.clone()
         };
         let value = self
             .exact
