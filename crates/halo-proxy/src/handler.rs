@@ -75,6 +75,8 @@ pub(crate) struct Internal {
     status: Option<StatusCode>,
     /// An `auth_request` subrequest: the access phase is skipped.
     subrequest: bool,
+    /// The client's address as the realip module left it: it stays for the whole request.
+    peer: SocketAddr,
 }
 
 /// Marks a response an internal redirect produced: the location that served it already
@@ -505,10 +507,15 @@ pub(crate) async fn handle(
     };
     let proxied_source = info.proxied.as_ref().map(|p| p.source);
     // realip at server level (nginx's POST_READ): before the server's rewrite operations.
-    let server_real_ip = server
-        .real_ip
-        .as_ref()
-        .and_then(|r| r.client(info.peer, &parts.headers, proxied_source));
+    // After an internal redirect the address stays what it became (nginx changes the
+    // connection's address for the rest of the request).
+    let server_real_ip = match &internal {
+        Some(internal) => Some(internal.peer),
+        None => server
+            .real_ip
+            .as_ref()
+            .and_then(|r| r.client(info.peer, &parts.headers, proxied_source)),
+    };
     let mut peer = server_real_ip.unwrap_or(info.peer);
 
     let normalized = match &internal {
@@ -1503,6 +1510,7 @@ async fn internal_redirect(
             Cause::Internal | Cause::Subrequest => ctx.internal.and_then(|i| i.status),
         },
         subrequest: cause == Cause::Subrequest,
+        peer: ctx.peer,
     });
     let mut response = Box::pin(handle(shared, ctx.info, parts, body)).await;
     response.extensions_mut().insert(Redirected);

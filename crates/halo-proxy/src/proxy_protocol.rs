@@ -64,6 +64,20 @@ fn extent(bytes: &[u8]) -> Extent {
 /// proxy itself), which keep the connection's own addresses.
 fn addresses(header: &[u8]) -> io::Result<Option<Proxied>> {
     let bad = |what: String| io::Error::new(io::ErrorKind::InvalidData, what);
+    // nginx reads nothing after v1's UNKNOWN (the specification allows anything there).
+    if header.starts_with(b"PROXY UNKNOWN") {
+        return Ok(None);
+    }
+    // A v2 address family the specification does not define: nginx keeps the connection,
+    // without addresses.
+    if header.starts_with(V2_SIGNATURE)
+        && header.len() >= 16
+        && header[12] >> 4 == 2
+        && header[12] & 0x0f <= 1
+        && header[13] >> 4 > 3
+    {
+        return Ok(None);
+    }
     match ppp::HeaderResult::parse(header) {
         ppp::HeaderResult::V1(Ok(h)) => Ok(match h.addresses {
             ppp::v1::Addresses::Tcp4(a) => Some(Proxied {
@@ -174,6 +188,10 @@ mod tests {
             Some("[2001:db8::1]:1000".parse().unwrap())
         );
         assert_eq!(addresses(b"PROXY UNKNOWN\r\n").unwrap(), None);
+        assert_eq!(addresses(b"PROXY UNKNOWN 1 2 3 4 5 6\r\n").unwrap(), None);
+        let mut odd = V2_SIGNATURE.to_vec();
+        odd.extend_from_slice(&[0x21, 0x41, 0, 4, 1, 2, 3, 4]);
+        assert_eq!(addresses(&odd).unwrap(), None);
         assert!(addresses(b"PROXY TCP4 junk 198.18.0.2 1 2\r\n").is_err());
     }
 }

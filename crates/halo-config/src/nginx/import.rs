@@ -147,13 +147,6 @@ impl Scope {
             recursive: self.real_ip_recursive.unwrap_or(false),
         })
     }
-
-    /// Whether this level itself sets any realip directive.
-    fn sets_real_ip(&self) -> bool {
-        self.real_ip_from.is_some()
-            || self.real_ip_header.is_some()
-            || self.real_ip_recursive.is_some()
-    }
 }
 
 /// Where paths go: `prefix` for data paths (root, logs), `conf_dir` for configuration files.
@@ -1670,7 +1663,7 @@ impl Importer<'_> {
             server.rewrite = std::mem::take(&mut rewrite_ops);
             server_return = None;
         }
-        if !has_root_prefix && server_return.is_none() {
+        if !has_root_prefix {
             let implicit = Node {
                 name: "location".to_owned(),
                 pos: node.pos.clone(),
@@ -1698,7 +1691,8 @@ impl Importer<'_> {
         }
         // A server-level `return` runs in the rewrite phase before any location is chosen
         // (ngx_http_rewrite_module): every request gets it.
-        if let Some((action, pos)) = server_return {
+        // (The implicit `location /` above carries the server's settings, add_header too.)
+        if let Some((action, _)) = server_return {
             fn set_all(list: &mut [Location], action: &LocationAction) {
                 for loc in list {
                     loc.action = action.clone();
@@ -1706,17 +1700,6 @@ impl Importer<'_> {
                 }
             }
             set_all(&mut server.locations, &action);
-            if !server
-                .locations
-                .iter()
-                .any(|l| l.path == "/" && l.match_kind == MatchKind::Prefix)
-            {
-                self.record(format!("{at}.locations[{}]", server.locations.len()), &pos);
-                server.locations.push(Location {
-                    action,
-                    ..Location::default()
-                });
-            }
         }
         Some(server)
     }
@@ -2152,11 +2135,9 @@ impl Importer<'_> {
             try_files,
             auth_request: effective.auth_request.clone().flatten(),
             auth_request_set: effective.auth_request_set.clone().unwrap_or_default(),
-            real_ip: if scope.sets_real_ip() {
-                effective.real_ip()
-            } else {
-                None
-            },
+            // Applied after the location's rewrites when the server's left the address as it
+            // was (a nested location inherits the outer one's).
+            real_ip: effective.real_ip(),
             ..Location::default()
         };
         (loc.gzip, loc.expires) = (effective.gzip.gzip(), effective.gzip.expires);
