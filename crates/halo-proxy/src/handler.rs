@@ -77,6 +77,8 @@ pub(crate) struct Internal {
     subrequest: bool,
     /// The client's address as the realip module left it: it stays for the whole request.
     peer: SocketAddr,
+    /// Variables set so far (`set`, `auth_request_set`): they survive internal redirects.
+    vars: Vec<Option<String>>,
 }
 
 /// Marks a response an internal redirect produced: the location that served it already
@@ -535,6 +537,10 @@ pub(crate) async fn handle(
     // The rewrite module's phases (server level, then the location's, again after `last`),
     // only for servers that have rewrite operations.
     let mut rw = crate::rewrite::RewriteState::default();
+    if let Some(internal) = &internal {
+        rw.vars = internal.vars.clone();
+    }
+    let carried_vars = !rw.vars.is_empty();
     // A regex server_name's captures ($1.., named ones) are variables from here on.
     if let Some(regex) = server_regex {
         rw.capture_location(regex, &host_lc, &rt.user_vars);
@@ -617,7 +623,7 @@ pub(crate) async fn handle(
         server,
         proxy_host: "",
         has_body,
-        rw: (server.rewrites || server_regex.is_some()).then_some(&rw),
+        rw: (server.rewrites || server_regex.is_some() || carried_vars).then_some(&rw),
         loc_regex: found.and_then(|m| server.table.regex(m.index)),
         upstream: None,
         maps: &rt.maps,
@@ -672,6 +678,7 @@ pub(crate) async fn handle(
             },
             Some((loc, prefix_len)) => {
                 let mut permits = Vec::new();
+                let mut set_vars = None;
                 let outcome = run_location(
                     shared,
                     rt,
@@ -683,8 +690,14 @@ pub(crate) async fn handle(
                     &mut report,
                     &mut permits,
                     &mut remote_user,
+                    &mut set_vars,
                 )
                 .await;
+                // Variables auth_request_set made hold for the rest of the request.
+                let ctx = RequestCtx {
+                    rw: set_vars.as_ref().or(ctx.rw),
+                    ..ctx
+                };
                 let mut response = match outcome {
                     Ok(response) => {
                         let pages = &loc.error_pages;
@@ -754,6 +767,7 @@ async fn run_location(
     report: &mut UpstreamReport,
     permits: &mut Vec<halo_lb::limit::ConnPermit>,
     remote_user: &mut Option<String>,
+    set_vars: &mut Option<crate::rewrite::RewriteState>,
 ) -> Result<Response<ResponseBody>, StatusCode> {
     let ip = ctx.peer.ip();
     // `internal` (nginx judges it when the location is found, before the limits).
@@ -841,6 +855,7 @@ async fn run_location(
         if let (Some(auth), false) = (&loc.auth_request, granted) {
             let (answer, vars) = Box::pin(auth_subrequest(shared, ctx, auth)).await;
             if let Some(vars) = vars {
+                *set_vars = Some(vars.clone());
                 after_auth = vars;
                 auth_ctx = RequestCtx {
                     rw: Some(&after_auth),
@@ -1511,6 +1526,7 @@ async fn internal_redirect(
         },
         subrequest: cause == Cause::Subrequest,
         peer: ctx.peer,
+        vars: ctx.rw.map(|rw| rw.vars.clone()).unwrap_or_default(),
     });
     let mut response = Box::pin(handle(shared, ctx.info, parts, body)).await;
     response.extensions_mut().insert(Redirected);
