@@ -12,7 +12,8 @@
 //! HTTP/1.1 on both legs is halo's own for the common case (`server_h1` parses plain GET/HEAD
 //! heads with `httparse` and writes responses with one `writev`; `upstream_h1` talks to
 //! upstreams from the request's own task). hyper's server takes any request with a body, an
-//! Upgrade, `Expect` or HTTP/1.0, one request at a time, and gives the connection back.
+//! Upgrade or `Expect`, one request at a time, and gives the connection back (its answers are
+//! written in Title-Case: hyper does not let a server keep an upstream's header spelling).
 //!
 //! Deliberate differences from nginx: request bodies up to 64 KiB (by Content-Length) are read
 //! first and replayed on retries, larger or chunked ones are streamed, not buffered to disk, so

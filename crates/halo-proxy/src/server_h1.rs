@@ -1,9 +1,11 @@
-//! halo's own HTTP/1.1 server codec for the common request: a GET or HEAD without a body.
+//! halo's own HTTP/1.x server codec for the common request: a GET or HEAD without a body
+//! (HTTP/1.0 too: answered with an HTTP/1.1 status line, as nginx does, keep-alive only when
+//! asked for, and a body of unknown length delimited by closing the connection).
 //!
 //! The connection loop ([`crate::connection::serve`]) parses every request head here first.
 //! A plain GET/HEAD is answered by this codec: the head is parsed with `httparse` straight from
 //! the connection's buffer, the handler runs, and the response is written with one `write` in
-//! the usual case. Everything else (request bodies, Upgrade, `Expect`, HTTP/1.0, heads this
+//! the usual case. Everything else (request bodies, Upgrade, `Expect`, heads this
 //! parser does not like) goes to hyper for that request, with the bytes already read, and comes
 //! back here once its response was sent. A request with both Content-Length and
 //! Transfer-Encoding is refused here with 400 (RFC 9112 §6.1: "ought to be handled as an error").
