@@ -702,6 +702,9 @@ pub struct Location {
     /// nginx `expires`; `None` = the outer level's.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires: Option<crate::gzip::Expires>,
+    /// `resolver` + `resolver_timeout`: DNS servers for `proxy_pass` URLs with variables.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resolver: Option<crate::resolver::Resolver>,
 }
 
 impl Location {
@@ -779,6 +782,7 @@ impl Default for Location {
             locations: Vec::new(),
             gzip: None,
             expires: None,
+            resolver: None,
         }
     }
 }
@@ -1325,6 +1329,8 @@ impl HttpConfig {
             );
         }
         match &loc.action {
+            // With variables, the URL is only known per request.
+            LocationAction::Proxy { pass } if pass.contains('$') => {}
             LocationAction::Proxy { pass } => match split_proxy_pass(pass) {
                 None => err(
                     format!("{at}.action.pass"),
