@@ -112,3 +112,85 @@ impl DnsResolver {
         Ok(addrs)
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use std::net::UdpSocket;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    /// A DNS server on 127.0.0.1 answering `a.test` A 127.0.0.7 (TTL 60), NOERROR without
+    /// records for its AAAA, NXDOMAIN for other names; counts the A queries for `a.test`.
+    fn dns_server() -> (u16, Arc<AtomicUsize>) {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = socket.local_addr().unwrap().port();
+        let asked = Arc::new(AtomicUsize::new(0));
+        let counter = asked.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 1500];
+            while let Ok((len, from)) = socket.recv_from(&mut buf) {
+                let q = &buf[..len];
+                let mut at = 12;
+                let mut labels = Vec::new();
+                while at < len && q[at] != 0 {
+                    let l = usize::from(q[at]);
+                    labels.push(String::from_utf8_lossy(&q[at + 1..at + 1 + l]).to_string());
+                    at += 1 + l;
+                }
+                let qtype = u16::from_be_bytes([q[at + 1], q[at + 2]]);
+                let known = labels.join(".") == "a.test";
+                let answer = known && qtype == 1;
+                if answer {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                }
+                let mut out = q[..2].to_vec();
+                out.extend_from_slice(&[0x85, if known { 0x80 } else { 0x83 }, 0, 1, 0]);
+                out.push(u8::from(answer));
+                out.extend_from_slice(&[0, 0, 0, 0]);
+                out.extend_from_slice(&q[12..at + 5]);
+                if answer {
+                    out.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 127, 0, 0, 7]);
+                }
+                let _ = socket.send_to(&out, from);
+            }
+        });
+        (port, asked)
+    }
+
+    fn config(port: u16, timeout: Duration) -> ResolverConfig {
+        ResolverConfig {
+            servers: vec![SocketAddr::from(([127, 0, 0, 1], port))],
+            valid: None,
+            ipv6: true,
+            timeout,
+        }
+    }
+
+    use std::net::SocketAddr;
+
+    #[tokio::test]
+    async fn names_resolve_through_the_listed_server_and_answers_are_cached() {
+        let (port, asked) = dns_server();
+        let resolver = DnsResolver::new(&config(port, Duration::from_secs(5)));
+        let first = resolver.lookup("a.test").await.unwrap();
+        assert_eq!(first, vec![IpAddr::from([127, 0, 0, 7])]);
+        let again = resolver.lookup("A.TEST").await.unwrap();
+        assert_eq!(again, first);
+        assert_eq!(asked.load(Ordering::SeqCst), 1, "the TTL keeps the answer");
+        assert_eq!(resolver.lookup("b.test").await, Err(LookupError::NotFound));
+    }
+
+    #[tokio::test]
+    async fn a_silent_server_times_out_after_resolver_timeout() {
+        // Bound and never read: queries go unanswered.
+        let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = silent.local_addr().unwrap().port();
+        let resolver = DnsResolver::new(&config(port, Duration::from_millis(300)));
+        let started = std::time::Instant::now();
+        assert_eq!(resolver.lookup("a.test").await, Err(LookupError::TimedOut));
+        assert!(started.elapsed() < Duration::from_secs(3));
+    }
+}
