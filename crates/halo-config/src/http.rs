@@ -798,7 +798,9 @@ pub enum LocationAction {
     /// nginx `proxy_pass`.
     Proxy {
         /// `http://UPSTREAM_NAME[/uri]` or `http://HOST:PORT[/uri]`. With a URI part, the part of
-        /// the request URI matching the location prefix is replaced by it (nginx rule).
+        /// the request URI matching the location prefix is replaced by it (nginx rule). With
+        /// variables (`http://$backend$request_uri`) it is evaluated per request: the host names
+        /// an upstream, an address, or a name for the location's `resolver`.
         pass: String,
     },
     /// nginx `return CODE [TEXT|URL]`.

@@ -194,10 +194,7 @@ impl DynamicPassRt {
             return Ok(vec![SocketAddr::new(ip, port)]);
         }
         let Some(resolver) = &self.resolver else {
-            tracing::error!(
-                "no resolver defined to resolve {} while sending to client",
-                url.host
-            );
+            tracing::error!("no resolver defined to resolve {}", url.host);
             return Err(StatusCode::BAD_GATEWAY);
         };
         match resolver.lookup(url.host).await {

@@ -1,6 +1,7 @@
 //! `proxy_pass` with variables and `resolver` against Debian's nginx: one nginx.conf served by
 //! nginx and by halo in the same test, an echo backend thread, and a small DNS server thread
-//! on 127.0.0.1 (UDP) that knows `app.test` and `web.test` (127.0.0.1) and nothing else. The
+//! on 127.0.0.1 (UDP) that knows `app.test`, `web.test` (127.0.0.1) and `two.test`
+//! (127.0.0.2, where nothing listens, and 127.0.0.1) and nothing else. The
 //! request's `X-To` header is the URL's host: an upstream name (matched without a port), an IP
 //! address, a name to resolve, one that does not resolve, one with no resolver in effect; the
 //! locations cover nginx's URI rules (a path in the URL goes verbatim, none sends the client's
@@ -112,8 +113,9 @@ fn echo(mut stream: TcpStream) {
     let _ = stream.write_all(reply.as_bytes());
 }
 
-/// A DNS server for the test's names: A 127.0.0.1 (TTL 5) for `app.test` and `web.test`, no
-/// AAAA for them (NOERROR, empty), NXDOMAIN for every other name.
+/// A DNS server for the test's names: A 127.0.0.1 (TTL 5) for `app.test` and `web.test`,
+/// 127.0.0.2 and 127.0.0.1 for `two.test`, no AAAA for them (NOERROR, empty), NXDOMAIN for
+/// every other name.
 fn dns_server() -> u16 {
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
     let port = socket.local_addr().unwrap().port();
@@ -150,8 +152,18 @@ fn dns_reply(query: &[u8]) -> Option<Vec<u8>> {
     let qtype = u16::from_be_bytes([*query.get(at)?, *query.get(at + 1)?]);
     let question_end = at + 4;
     let name = labels.join(".");
-    let known = name == "app.test" || name == "web.test";
-    let answers: u16 = u16::from(known && qtype == 1);
+    let addresses: &[[u8; 4]] = match name.as_str() {
+        "app.test" | "web.test" => &[[127, 0, 0, 1]],
+        // Nothing listens on 127.0.0.2: the request moves on to the other address.
+        "two.test" => &[[127, 0, 0, 2], [127, 0, 0, 1]],
+        _ => &[],
+    };
+    let known = !addresses.is_empty();
+    let answers = if qtype == 1 {
+        addresses.len() as u16
+    } else {
+        0
+    };
     let rcode = if known { 0 } else { 3 };
     let mut out = Vec::new();
     out.extend_from_slice(&query[..2]);
@@ -162,8 +174,9 @@ fn dns_reply(query: &[u8]) -> Option<Vec<u8>> {
     out.extend_from_slice(&answers.to_be_bytes());
     out.extend_from_slice(&[0, 0, 0, 0]);
     out.extend_from_slice(query.get(12..question_end)?);
-    if answers == 1 {
-        out.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 5, 0, 4, 127, 0, 0, 1]);
+    for address in addresses.iter().filter(|_| qtype == 1) {
+        out.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 5, 0, 4]);
+        out.extend_from_slice(address);
     }
     Some(out)
 }
@@ -260,6 +273,9 @@ fn proxy_pass_with_variables_answers_like_nginx() {
         (false, "GET", "/up/f?z=1", app.clone()),
         (false, "POST", "/up/g", to(&format!("web.test:{b}"))),
         (false, "GET", "/up/h", to(&format!("missing.test:{b}"))),
+        // Two addresses: the one that refuses passes the request to the other.
+        (false, "GET", "/up/h2", to(&format!("two.test:{b}"))),
+        (false, "GET", "/up/h3", to(&format!("two.test:{b}"))),
         // No host at all.
         (false, "GET", "/up/i", String::new()),
         // A path in the URL goes verbatim, the client's arguments are not added.
@@ -313,9 +329,11 @@ fn proxy_pass_with_variables_answers_like_nginx() {
     let nginx_log = std::fs::read_to_string(dir.path("nginx-error.log")).unwrap_or_default();
     let halo_log = std::fs::read_to_string(dir.path("halo.log")).unwrap_or_default();
     for log in [&nginx_log, &halo_log] {
-        assert!(
-            log.contains("no resolver defined to resolve app.test"),
-            "{log}"
-        );
+        for line in [
+            "no resolver defined to resolve app.test",
+            "missing.test could not be resolved (3: Host not found)",
+        ] {
+            assert!(log.contains(line), "{line:?} not in\n{log}");
+        }
     }
 }
