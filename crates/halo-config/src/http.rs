@@ -702,6 +702,9 @@ pub struct Location {
     /// nginx `expires`; `None` = the outer level's.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires: Option<crate::gzip::Expires>,
+    /// `resolver` + `resolver_timeout`: DNS servers for `proxy_pass` URLs with variables.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resolver: Option<crate::resolver::Resolver>,
 }
 
 impl Location {
@@ -779,6 +782,7 @@ impl Default for Location {
             locations: Vec::new(),
             gzip: None,
             expires: None,
+            resolver: None,
         }
     }
 }
@@ -794,7 +798,9 @@ pub enum LocationAction {
     /// nginx `proxy_pass`.
     Proxy {
         /// `http://UPSTREAM_NAME[/uri]` or `http://HOST:PORT[/uri]`. With a URI part, the part of
-        /// the request URI matching the location prefix is replaced by it (nginx rule).
+        /// the request URI matching the location prefix is replaced by it (nginx rule). With
+        /// variables (`http://$backend$request_uri`) it is evaluated per request: the host names
+        /// an upstream, an address, or a name for the location's `resolver`.
         pass: String,
     },
     /// nginx `return CODE [TEXT|URL]`.
@@ -1325,6 +1331,8 @@ impl HttpConfig {
             );
         }
         match &loc.action {
+            // With variables, the URL is only known per request.
+            LocationAction::Proxy { pass } if pass.contains('$') => {}
             LocationAction::Proxy { pass } => match split_proxy_pass(pass) {
                 None => err(
                     format!("{at}.action.pass"),

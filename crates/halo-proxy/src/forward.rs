@@ -815,6 +815,10 @@ fn upstream_target<'a>(
     pass: &ProxyPassRt,
     prefix_len: usize,
 ) -> std::borrow::Cow<'a, str> {
+    // nginx: a URL with variables that has a path sends that path, nothing appended.
+    if let Some(uri) = pass.uri.as_ref().filter(|_| pass.verbatim) {
+        return std::borrow::Cow::Owned(uri.clone());
+    }
     let original = ctx.parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
     let rewritten = ctx.rw.filter(|rw| rw.uri.is_some() || rw.args.is_some());
     let with_args = |mut target: String| {

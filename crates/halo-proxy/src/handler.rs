@@ -961,6 +961,14 @@ async fn run_location(
     };
     match &loc.action {
         ActionRt::Proxy(pass) => {
+            let evaluated;
+            let pass = match &pass.dynamic {
+                None => pass,
+                Some(dynamic) => {
+                    evaluated = Box::pin(dynamic.evaluate(ctx, rt)).await?;
+                    &evaluated
+                }
+            };
             let proxy_host = pass.proxy_host.to_str().unwrap_or("");
             let pctx = RequestCtx {
                 proxy_host,

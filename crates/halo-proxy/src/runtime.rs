@@ -47,6 +47,11 @@ pub(crate) struct ProxyPassRt {
     pub tls: Option<Arc<crate::upstream_tls::UpstreamTlsRt>>,
     /// HTTP/2 to the upstream (`proxy_http_version 2`, `grpc_pass`).
     pub h2: bool,
+    /// `proxy_pass` with variables: evaluated per request into a `ProxyPassRt` of its own
+    /// (`upstream` is then an empty placeholder).
+    pub dynamic: Option<Arc<crate::dynamic_pass::DynamicPassRt>>,
+    /// `uri` is sent as it is (a URL with variables that has a path).
+    pub verbatim: bool,
 }
 
 /// What a location does, compiled.
@@ -738,6 +743,9 @@ impl Runtime {
         loc: &Location,
         old: Option<&Runtime>,
     ) -> Result<ProxyPassRt, String> {
+        if pass.contains('$') {
+            return crate::dynamic_pass::placeholder(pass, loc, &self.user_vars, &self.pools);
+        }
         let (host, uri) = split_proxy_pass(pass)
             .ok_or_else(|| format!("proxy_pass {pass:?} is not http:// or https://"))?;
         let secure = pass.starts_with("https://");
@@ -834,11 +842,13 @@ impl Runtime {
             redirects,
             tls,
             h2: loc.upstream_http2 || loc.grpc,
+            dynamic: None,
+            verbatim: false,
         })
     }
 }
 
-fn build_upstream(up: &UpstreamConfig, pools: &Pools) -> Result<UpstreamRt, String> {
+pub(crate) fn build_upstream(up: &UpstreamConfig, pools: &Pools) -> Result<UpstreamRt, String> {
     let mut specs = Vec::new();
     for server in &up.servers {
         let addrs = resolve(&server.address)

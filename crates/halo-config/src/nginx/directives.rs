@@ -71,9 +71,6 @@ pub(crate) fn warned_reason(name: &str) -> Option<&'static str> {
         | "proxy_cookie_path"
         | "proxy_socket_keepalive"
         | "proxy_bind" => "not implemented by halo",
-        "resolver" | "resolver_timeout" => {
-            "halo resolves upstream names with the system resolver at start and reload"
-        }
         "etag"
         | "if_modified_since"
         | "autoindex"

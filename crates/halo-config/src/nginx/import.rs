@@ -63,6 +63,7 @@ struct Scope {
     /// `auth_request URI|off` (`Some(None)` = off).
     auth_request: Option<Option<String>>,
     auth_request_set: Option<Vec<crate::http::AuthRequestSet>>,
+    resolver: resolver::ResolverScope,
 }
 
 #[path = "ssl.rs"]
@@ -76,6 +77,9 @@ mod rewrite;
 
 #[path = "vars.rs"]
 mod vars;
+
+#[path = "resolver.rs"]
+mod resolver;
 
 impl Scope {
     /// This level's settings, falling back to `outer` for what it does not set.
@@ -136,6 +140,7 @@ impl Scope {
             real_ip_recursive: pick(&self.real_ip_recursive, &outer.real_ip_recursive),
             auth_request: pick(&self.auth_request, &outer.auth_request),
             auth_request_set: pick(&self.auth_request_set, &outer.auth_request_set),
+            resolver: self.resolver.over(&outer.resolver),
         }
     }
 
@@ -852,6 +857,9 @@ impl Importer<'_> {
                 if self.no_block(node) {
                     scope.index = Some(node.args.iter().map(|a| a.text.clone()).collect());
                 }
+            }
+            "resolver" | "resolver_timeout" => {
+                return self.resolver_directive(node, &mut scope.resolver)
             }
             _ => return self.gzip_directive(node, &mut scope.gzip),
         }
@@ -2138,6 +2146,7 @@ impl Importer<'_> {
             // Applied after the location's rewrites when the server's left the address as it
             // was (a nested location inherits the outer one's).
             real_ip: effective.real_ip(),
+            resolver: effective.resolver.resolver(),
             ..Location::default()
         };
         (loc.gzip, loc.expires) = (effective.gzip.gzip(), effective.gzip.expires);
@@ -2289,6 +2298,10 @@ impl Importer<'_> {
     /// upstream is a host name, resolved now as nginx does ("host not found in upstream").
     fn proxy_pass(&mut self, arg: &Arg) -> Option<String> {
         let text = arg.text.as_str();
+        // nginx checks a URL with variables only per request (its scheme may be a variable).
+        if text.contains('$') {
+            return Some(text.to_owned());
+        }
         let (scheme, rest) = match (text.strip_prefix("http://"), text.strip_prefix("https://")) {
             (Some(rest), _) => ("http", rest),
             (None, Some(rest)) => ("https", rest),
@@ -2301,14 +2314,6 @@ impl Importer<'_> {
                 return None;
             }
         };
-        if text.contains('$') {
-            self.err(
-                &arg.pos,
-                format!("proxy_pass with variables (\"{text}\") is not supported by halo"),
-                Some("a fixed upstream or address"),
-            );
-            return None;
-        }
         let (host, uri) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, ""),
@@ -2480,4 +2485,5 @@ pub(crate) fn handled(name: &str) -> bool {
             | "auth_request_set"
     ) || ssl::is_tls_directive(name)
         || gzip::is_gzip_directive(name)
+        || resolver::is_resolver_directive(name)
 }
