@@ -702,6 +702,10 @@ pub struct Location {
     /// nginx `expires`; `None` = the outer level's.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires: Option<crate::gzip::Expires>,
+    /// nginx `proxy_hide_header`, `proxy_pass_header`, `proxy_ignore_headers`, `proxy_method`,
+    /// `proxy_set_body`, `proxy_cookie_domain`, `proxy_cookie_path`.
+    #[serde(skip_serializing_if = "crate::proxy_headers::ProxyHeaders::is_default")]
+    pub proxy_headers: crate::proxy_headers::ProxyHeaders,
 }
 
 impl Location {
@@ -779,6 +783,7 @@ impl Default for Location {
             locations: Vec::new(),
             gzip: None,
             expires: None,
+            proxy_headers: crate::proxy_headers::ProxyHeaders::default(),
         }
     }
 }

@@ -132,6 +132,13 @@ thread_local! {
     static DATE: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
 }
 
+/// The current `Date` value (formatted once per second and thread).
+pub(crate) fn date_now() -> http::HeaderValue {
+    let mut text = Vec::with_capacity(29);
+    put_date(&mut text);
+    http::HeaderValue::from_bytes(&text).unwrap_or(http::HeaderValue::from_static(""))
+}
+
 fn put_date(out: &mut Vec<u8>) {
     let now = SystemTime::now();
     let second = now
@@ -193,8 +200,13 @@ fn encode_head(
         .get::<crate::header_case::HeaderCase>();
     let mut has_length = false;
     let mut has_connection_close = false;
+    // `proxy_pass_header Date`: the upstream's Date, where it is, instead of halo's.
+    let upstream_date = response
+        .extensions()
+        .get::<crate::upstream_headers::UpstreamDatePassed>()
+        .is_some();
     for (name, value) in headers {
-        if name == header::DATE {
+        if name == header::DATE && !upstream_date {
             // nginx sends its own Date, never the upstream's (written last, below).
             continue;
         }
@@ -245,9 +257,12 @@ fn encode_head(
             None => {}
         }
     }
-    out.extend_from_slice(b"Date: ");
-    put_date(out);
-    out.extend_from_slice(b"\r\n\r\n");
+    if !upstream_date {
+        out.extend_from_slice(b"Date: ");
+        put_date(out);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
     (encoding, close)
 }
 

@@ -43,6 +43,7 @@ struct Scope {
     index: Option<Vec<String>>,
     tls: ssl::TlsScope,
     gzip: gzip::GzipScope,
+    proxy_headers: proxy_headers::ProxyHeadersScope,
     /// `proxy_http_version 2`.
     proxy_http2: Option<bool>,
     proxy_pass_request_headers: Option<bool>,
@@ -70,6 +71,9 @@ mod ssl;
 
 #[path = "gzip.rs"]
 mod gzip;
+
+#[path = "proxy_headers.rs"]
+mod proxy_headers;
 
 #[path = "rewrite.rs"]
 mod rewrite;
@@ -115,6 +119,7 @@ impl Scope {
             index: pick(&self.index, &outer.index),
             tls: self.tls.over(&outer.tls),
             gzip: self.gzip.over(&outer.gzip),
+            proxy_headers: self.proxy_headers.over(&outer.proxy_headers),
             proxy_http2: pick(&self.proxy_http2, &outer.proxy_http2),
             proxy_pass_request_headers: pick(
                 &self.proxy_pass_request_headers,
@@ -859,6 +864,9 @@ impl Importer<'_> {
                 if self.no_block(node) {
                     scope.index = Some(node.args.iter().map(|a| a.text.clone()).collect());
                 }
+            }
+            _ if proxy_headers::is_proxy_headers_directive(&node.name) => {
+                return self.proxy_headers_directive(node, &mut scope.proxy_headers)
             }
             _ => return self.gzip_directive(node, &mut scope.gzip),
         }
@@ -2160,6 +2168,7 @@ impl Importer<'_> {
             ..Location::default()
         };
         (loc.gzip, loc.expires) = (effective.gzip.gzip(), effective.gzip.expires);
+        loc.proxy_headers = effective.proxy_headers.model();
         if let Some(rules) = &scope.limit_conn {
             for (k, (_, pos)) in rules.iter().enumerate() {
                 self.record(format!("{at}.limit_conn[{k}].zone"), pos);
@@ -2499,4 +2508,5 @@ pub(crate) fn handled(name: &str) -> bool {
             | "auth_request_set"
     ) || ssl::is_tls_directive(name)
         || gzip::is_gzip_directive(name)
+        || proxy_headers::is_proxy_headers_directive(name)
 }
