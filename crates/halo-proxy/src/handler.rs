@@ -720,10 +720,10 @@ pub(crate) async fn handle(
         }));
     }
     // Inserted in place: the upstream's header order stays as it was.
-    if !response
+    if response
         .extensions()
         .get::<crate::upstream_headers::UpstreamServerPassed>()
-        .is_some()
+        .is_none()
     {
         response
             .headers_mut()
