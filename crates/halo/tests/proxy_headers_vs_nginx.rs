@@ -210,13 +210,14 @@ fn answer(mut stream: TcpStream, port: u16) {
 }
 
 /// Status, the headers that matter in order (own Server/Date and the proxy's port
-/// normalised), and the body.
+/// normalised), and the body. A method written `GET/1.0` is sent in an HTTP/1.0 request.
 fn ask(port: u16, method: &str, path: &str, body: &str) -> (u16, Vec<String>, String) {
+    let (method, version) = method.split_once('/').unwrap_or((method, "1.1"));
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     write!(
         s,
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nX-Test: t1\r\nContent-Type: text/x-client\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/{version}\r\nHost: localhost\r\nX-Test: t1\r\nContent-Type: text/x-client\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )
     .unwrap();
@@ -288,6 +289,9 @@ fn proxy_header_rules_answer_like_nginx() {
         ("GET", "/hide/a", ""),
         ("GET", "/pass/a", ""),
         ("GET", "/passdate/a", ""),
+        ("GET/1.0", "/passdate/a", ""),
+        ("GET/1.0", "/pass/a", ""),
+        ("GET/1.0", "/plain/a", ""),
         ("GET", "/ignore/a?xar=1", ""),
         ("POST", "/method/a", "payload"),
         ("GET", "/method/b", ""),
