@@ -132,11 +132,28 @@ thread_local! {
     static DATE: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
 }
 
-/// The current `Date` value (formatted once per second and thread).
+thread_local! {
+    /// The `Date` header value of the current second, made once per second and thread.
+    static DATE_VALUE: RefCell<(u64, http::HeaderValue)> =
+        const { RefCell::new((u64::MAX, http::HeaderValue::from_static(""))) };
+}
+
+/// The current `Date` value (a cheap clone of the value of this second).
 pub(crate) fn date_now() -> http::HeaderValue {
-    let mut text = Vec::with_capacity(29);
-    put_date(&mut text);
-    http::HeaderValue::from_bytes(&text).unwrap_or(http::HeaderValue::from_static(""))
+    let second = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    DATE_VALUE.with(|cell| {
+        let mut cached = cell.borrow_mut();
+        if cached.0 != second {
+            let mut text = Vec::with_capacity(29);
+            put_date(&mut text);
+            if let Ok(value) = http::HeaderValue::from_bytes(&text) {
+                *cached = (second, value);
+            }
+        }
+        cached.1.clone()
+    })
 }
 
 fn put_date(out: &mut Vec<u8>) {
