@@ -705,6 +705,10 @@ pub struct Location {
     /// `resolver` + `resolver_timeout`: DNS servers for `proxy_pass` URLs with variables.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resolver: Option<crate::resolver::Resolver>,
+    /// nginx `proxy_hide_header`, `proxy_pass_header`, `proxy_ignore_headers`, `proxy_method`,
+    /// `proxy_set_body`, `proxy_cookie_domain`, `proxy_cookie_path`.
+    #[serde(skip_serializing_if = "crate::proxy_headers::ProxyHeaders::is_default")]
+    pub proxy_headers: crate::proxy_headers::ProxyHeaders,
 }
 
 impl Location {
@@ -783,6 +787,7 @@ impl Default for Location {
             gzip: None,
             expires: None,
             resolver: None,
+            proxy_headers: crate::proxy_headers::ProxyHeaders::default(),
         }
     }
 }

@@ -16,6 +16,7 @@ mod import_validation;
 mod keepalived;
 mod native;
 mod nginx;
+pub mod proxy_headers;
 pub mod resolver;
 pub mod rewrite;
 pub mod tls;

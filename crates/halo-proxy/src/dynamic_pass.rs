@@ -27,7 +27,7 @@ pub(crate) struct DynamicPassRt {
     resolver: Option<DnsResolver>,
     proxy_ssl: UpstreamTls,
     h2: bool,
-    redirects: Vec<(String, Template)>,
+    headers: Arc<crate::upstream_headers::UpstreamHeadersRt>,
     pools: Arc<Pools>,
     /// Upstreams made for evaluated URLs, by (https, host:port, addresses): their balancer
     /// state and TLS settings carry over from request to request.
@@ -127,14 +127,14 @@ impl DynamicPassRt {
         loc: &Location,
         user_vars: &[String],
         pools: &Arc<Pools>,
-        redirects: Vec<(String, Template)>,
+        headers: crate::upstream_headers::UpstreamHeadersRt,
     ) -> Result<DynamicPassRt, String> {
         Ok(DynamicPassRt {
             url: Template::parse_with(pass, user_vars)?,
             resolver: loc.resolver.as_ref().map(DnsResolver::new),
             proxy_ssl: loc.proxy_ssl.clone(),
             h2: loc.upstream_http2 || loc.grpc,
-            redirects,
+            headers: Arc::new(headers),
             pools: pools.clone(),
             made: Mutex::new(HashMap::new()),
         })
@@ -179,7 +179,7 @@ impl DynamicPassRt {
             upstream,
             uri,
             proxy_host,
-            redirects: self.redirects.clone(),
+            headers: self.headers.clone(),
             tls,
             h2: self.h2,
             dynamic: None,
@@ -258,11 +258,13 @@ pub(crate) fn placeholder(
     let redirects = match &loc.proxy_redirect {
         ProxyRedirect::Rules(rules) => rules
             .iter()
-            .map(|r| Ok((r.from.clone(), Template::parse_with(&r.to, user_vars)?)))
+            .map(|r| crate::rewrite_rule::RewriteRule::new(&r.from, &r.to, user_vars, false))
             .collect::<Result<_, String>>()?,
         ProxyRedirect::Mode(_) => Vec::new(),
     };
-    let dynamic = DynamicPassRt::build(pass, loc, user_vars, pools, redirects)?;
+    let headers =
+        crate::upstream_headers::UpstreamHeadersRt::new(&loc.proxy_headers, redirects, user_vars)?;
+    let dynamic = DynamicPassRt::build(pass, loc, user_vars, pools, headers)?;
     // Never picked from: the request's own `ProxyPassRt` replaces this one.
     let none = UpstreamConfig {
         name: pass.to_owned(),
@@ -286,7 +288,7 @@ pub(crate) fn placeholder(
         upstream: Arc::new(build_upstream(&none, pools)?),
         uri: None,
         proxy_host: HeaderValue::from_static(""),
-        redirects: Vec::new(),
+        headers: Arc::default(),
         tls: None,
         h2: dynamic.h2,
         dynamic: Some(Arc::new(dynamic)),

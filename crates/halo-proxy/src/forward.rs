@@ -180,6 +180,11 @@ pub(crate) async fn forward(
         LbMethod::Random { .. } => PickKey::Random(next_random()),
         LbMethod::RoundRobin | LbMethod::LeastConn => PickKey::None,
     };
+    if let Some(body) = f.pass.headers.body(f.ctx) {
+        // `proxy_set_body`: this body instead of the client's, replayable on retries.
+        f.body = None;
+        f.buffered = Some(body);
+    }
     let has_body = f.body.is_some();
     let cut_flag = f.body.as_ref().map(|b| b.cut.clone());
     let mut attempts = 0usize;
@@ -514,7 +519,7 @@ fn build_h2_request(f: &mut Forwarding<'_>) -> http::Request<crate::upstream_h2:
     let target = upstream_target(ctx, f.pass, f.prefix_len);
     let mut headers = HeaderMap::with_capacity(client.len() + f.loc.set_headers.len());
     let has_connection_header = client.contains_key(header::CONNECTION);
-    let pass_body = f.loc.cfg.proxy_pass_request_body;
+    let pass_body = f.loc.cfg.proxy_pass_request_body && !f.pass.headers.sets_body();
     for (name, value) in client
         .iter()
         .filter(|_| f.loc.cfg.proxy_pass_request_headers)
@@ -582,8 +587,11 @@ fn build_h2_request(f: &mut Forwarding<'_>) -> http::Request<crate::upstream_h2:
             .map_err(|never| match never {})
             .boxed_unsync()
     };
+    if let Some(bytes) = f.buffered.as_ref().filter(|_| f.pass.headers.sets_body()) {
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+    }
     let mut request = http::Request::new(body);
-    *request.method_mut() = ctx.parts.method.clone();
+    *request.method_mut() = f.pass.headers.method(ctx).into_owned();
     *request.uri_mut() = uri;
     *request.version_mut() = Version::HTTP_2;
     *request.headers_mut() = headers;
@@ -600,11 +608,7 @@ fn client_response_h2(
     let (parts, incoming) = response.into_parts();
     let mut headers = parts.headers;
     strip_hop_by_hop(&mut headers);
-    if !f.pass.redirects.is_empty()
-        && (parts.status.is_redirection() || parts.status == StatusCode::CREATED)
-    {
-        rewrite_location(&mut headers, f);
-    }
+    let passed = f.pass.headers.apply(&mut headers, f.ctx);
     let mut body = ResponseBody::new(ResponseKind::UpstreamH2(
         crate::upstream_h2::H2ResponseBody::new(incoming, f.loc.cfg.proxy_read_timeout),
     ));
@@ -612,7 +616,24 @@ fn client_response_h2(
     let mut out = Response::new(body);
     *out.status_mut() = parts.status;
     *out.headers_mut() = headers;
+    mark_passed(&mut out, passed);
     out
+}
+
+/// Records that the upstream's Server or Date goes to the client (`proxy_pass_header`).
+fn mark_passed(
+    response: &mut Response<ResponseBody>,
+    passed: (
+        Option<crate::upstream_headers::UpstreamServerPassed>,
+        Option<crate::upstream_headers::UpstreamDatePassed>,
+    ),
+) {
+    if let Some(server) = passed.0 {
+        response.extensions_mut().insert(server);
+    }
+    if let Some(date) = passed.1 {
+        response.extensions_mut().insert(date);
+    }
 }
 
 async fn attempt_h1(
@@ -643,7 +664,8 @@ async fn attempt_h1(
         }
     };
     let (head, chunked) = build_request_head(f);
-    let head_request = f.ctx.parts.method == Method::HEAD;
+    // nginx reads no body after a HEAD it sent (`proxy_method HEAD` too).
+    let head_request = *f.pass.headers.method(f.ctx) == Method::HEAD;
     loop {
         conn.requests += 1;
         if let Err(failure) = send_request(&mut conn, &head, f, chunked).await {
@@ -735,7 +757,7 @@ fn build_request_head(f: &Forwarding<'_>) -> (Vec<u8>, bool) {
     let client = &ctx.parts.headers;
     let target = upstream_target(ctx, f.pass, f.prefix_len);
     let mut out = Vec::with_capacity(256 + target.len());
-    out.extend_from_slice(ctx.parts.method.as_str().as_bytes());
+    out.extend_from_slice(f.pass.headers.method(ctx).as_str().as_bytes());
     out.push(b' ');
     out.extend_from_slice(target.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
@@ -743,7 +765,7 @@ fn build_request_head(f: &Forwarding<'_>) -> (Vec<u8>, bool) {
     let case = ctx.parts.extensions.get::<crate::header_case::HeaderCase>();
     let mut has_length = false;
     let pass_headers = f.loc.cfg.proxy_pass_request_headers;
-    let pass_body = f.loc.cfg.proxy_pass_request_body;
+    let pass_body = f.loc.cfg.proxy_pass_request_body && !f.pass.headers.sets_body();
     for (name, value) in client.iter().filter(|_| pass_headers) {
         if !pass_body && name == header::CONTENT_LENGTH {
             continue;
@@ -906,9 +928,7 @@ fn client_response(
         case,
     } = head;
     strip_hop_by_hop(&mut headers);
-    if !f.pass.redirects.is_empty() && (status.is_redirection() || status == StatusCode::CREATED) {
-        rewrite_location(&mut headers, f);
-    }
+    let passed = f.pass.headers.apply(&mut headers, f.ctx);
     let upstream = &f.pass.upstream;
     let pool = upstream
         .pools
@@ -930,42 +950,8 @@ fn client_response(
     if let Some(case) = case {
         response.extensions_mut().insert(case);
     }
+    mark_passed(&mut response, passed);
     response
-}
-
-/// `proxy_redirect`: the first rule whose prefix starts `Location`/`Refresh` rewrites it.
-fn rewrite_location(headers: &mut HeaderMap, f: &Forwarding<'_>) {
-    for name in [header::LOCATION, HeaderName::from_static("refresh")] {
-        let Some(value) = headers
-            .get(&name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-        else {
-            continue;
-        };
-        for (from, to) in &f.pass.redirects {
-            if let Some(rest) = value.strip_prefix(from.as_str()) {
-                let mut rewritten = String::new();
-                let replacement = to.render(f.ctx);
-                if replacement.starts_with('/') {
-                    // `absolute_redirect on` (nginx default): a relative Location gets the
-                    // scheme, the Host and a non-default port (ngx_http_header_filter).
-                    rewritten.push_str("http://");
-                    rewritten.push_str(f.ctx.host);
-                    let port = f.ctx.info.local.port();
-                    if port != 80 {
-                        push_display(&mut rewritten, format_args!(":{port}"));
-                    }
-                }
-                rewritten.push_str(&replacement);
-                rewritten.push_str(rest);
-                if let Ok(v) = HeaderValue::from_str(&rewritten) {
-                    headers.insert(name.clone(), v);
-                }
-                break;
-            }
-        }
-    }
 }
 
 /// A 101 answer: both sides are upgraded and bytes are copied both ways until either closes.

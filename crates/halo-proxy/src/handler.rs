@@ -745,9 +745,15 @@ pub(crate) async fn handle(
         }));
     }
     // Inserted in place: the upstream's header order stays as it was.
-    response
-        .headers_mut()
-        .insert(header::SERVER, rt.server_header.clone());
+    if response
+        .extensions()
+        .get::<crate::upstream_headers::UpstreamServerPassed>()
+        .is_none()
+    {
+        response
+            .headers_mut()
+            .insert(header::SERVER, rt.server_header.clone());
+    }
     // The request ends when the outermost response does (not a subrequest's or a redirect's).
     if internal.is_none() {
         response.body_mut().finish.track = Some(info.track.clone());

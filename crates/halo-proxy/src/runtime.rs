@@ -18,6 +18,7 @@ use hyper::server::conn::http1;
 use crate::access_log::{LogFiles, LogSink};
 use crate::error::ProxyError;
 use crate::pool::{PeerPool, PoolLimits, Pools};
+use crate::rewrite_rule::{RewriteRule, RuleFrom};
 use crate::routing::{Locations, ServerNames};
 use crate::variables::Template;
 
@@ -41,8 +42,8 @@ pub(crate) struct ProxyPassRt {
     pub uri: Option<String>,
     /// `$proxy_host`: the host[:port] part of proxy_pass.
     pub proxy_host: HeaderValue,
-    /// `proxy_redirect`: (from prefix, replacement template) rules, tried in order.
-    pub redirects: Vec<(String, Template)>,
+    /// `proxy_redirect`, `proxy_hide_header`, `proxy_cookie_*`, `proxy_method`, ...
+    pub headers: Arc<crate::upstream_headers::UpstreamHeadersRt>,
     /// `proxy_pass https://`: the TLS client settings (`proxy_ssl_*`).
     pub tls: Option<Arc<crate::upstream_tls::UpstreamTlsRt>>,
     /// HTTP/2 to the upstream (`proxy_http_version 2`, `grpc_pass`).
@@ -823,23 +824,26 @@ impl Runtime {
                 } else {
                     "/".to_owned()
                 };
-                vec![(from, Template::parse_with(&to, &self.user_vars)?)]
+                vec![RewriteRule {
+                    from: RuleFrom::Text(from),
+                    to: Template::parse_with(&to, &self.user_vars)?,
+                }]
             }
             ProxyRedirect::Rules(rules) => rules
                 .iter()
-                .map(|r| {
-                    Ok((
-                        r.from.clone(),
-                        Template::parse_with(&r.to, &self.user_vars)?,
-                    ))
-                })
+                .map(|r| RewriteRule::new(&r.from, &r.to, &self.user_vars, false))
                 .collect::<Result<_, String>>()?,
         };
+        let headers = crate::upstream_headers::UpstreamHeadersRt::new(
+            &loc.proxy_headers,
+            redirects,
+            &self.user_vars,
+        )?;
         Ok(ProxyPassRt {
             upstream,
             uri: uri.map(str::to_owned),
             proxy_host,
-            redirects,
+            headers: Arc::new(headers),
             tls,
             h2: loc.upstream_http2 || loc.grpc,
             dynamic: None,

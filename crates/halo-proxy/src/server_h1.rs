@@ -134,6 +134,30 @@ thread_local! {
     static DATE: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
 }
 
+thread_local! {
+    /// The `Date` header value of the current second, made once per second and thread.
+    static DATE_VALUE: RefCell<(u64, http::HeaderValue)> =
+        const { RefCell::new((u64::MAX, http::HeaderValue::from_static(""))) };
+}
+
+/// The current `Date` value (a cheap clone of the value of this second).
+pub(crate) fn date_now() -> http::HeaderValue {
+    let second = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    DATE_VALUE.with(|cell| {
+        let mut cached = cell.borrow_mut();
+        if cached.0 != second {
+            let mut text = Vec::with_capacity(29);
+            put_date(&mut text);
+            if let Ok(value) = http::HeaderValue::from_bytes(&text) {
+                *cached = (second, value);
+            }
+        }
+        cached.1.clone()
+    })
+}
+
 fn put_date(out: &mut Vec<u8>) {
     let now = SystemTime::now();
     let second = now
@@ -195,8 +219,13 @@ fn encode_head(
         .get::<crate::header_case::HeaderCase>();
     let mut has_length = false;
     let mut has_connection_close = false;
+    // `proxy_pass_header Date`: the upstream's Date, where it is, instead of halo's.
+    let upstream_date = response
+        .extensions()
+        .get::<crate::upstream_headers::UpstreamDatePassed>()
+        .is_some();
     for (name, value) in headers {
-        if name == header::DATE {
+        if name == header::DATE && !upstream_date {
             // nginx sends its own Date, never the upstream's (written last, below).
             continue;
         }
@@ -247,9 +276,12 @@ fn encode_head(
             None => {}
         }
     }
-    out.extend_from_slice(b"Date: ");
-    put_date(out);
-    out.extend_from_slice(b"\r\n\r\n");
+    if !upstream_date {
+        out.extend_from_slice(b"Date: ");
+        put_date(out);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
     (encoding, close)
 }
 

@@ -21,6 +21,9 @@ pub(crate) fn refused_reason(name: &str) -> Option<&'static str> {
         | "proxy_ssl_certificate_cache"
         | "proxy_ssl_key_log" => "this TLS setting is not implemented by halo",
         "proxy_cache" | "proxy_cache_path" | "proxy_store" => "halo has no response cache",
+        "proxy_cookie_flags" => {
+            "halo does not change Set-Cookie flags (Secure, HttpOnly, SameSite) yet"
+        }
         "sub_filter" | "perl" | "js_content" | "lua_code_cache" | "content_by_lua_block" => {
             "response rewriting and scripting are not implemented"
         }
@@ -63,14 +66,9 @@ pub(crate) fn warned_reason(name: &str) -> Option<&'static str> {
         | "client_body_in_single_buffer"
         | "client_body_in_file_only"
         | "client_body_temp_path" => "halo streams bodies without disk buffering",
-        "proxy_ignore_client_abort"
-        | "proxy_hide_header"
-        | "proxy_pass_header"
-        | "proxy_ignore_headers"
-        | "proxy_cookie_domain"
-        | "proxy_cookie_path"
-        | "proxy_socket_keepalive"
-        | "proxy_bind" => "not implemented by halo",
+        "proxy_ignore_client_abort" | "proxy_socket_keepalive" | "proxy_bind" => {
+            "not implemented by halo"
+        }
         "etag"
         | "if_modified_since"
         | "autoindex"

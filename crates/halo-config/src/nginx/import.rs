@@ -43,6 +43,7 @@ struct Scope {
     index: Option<Vec<String>>,
     tls: ssl::TlsScope,
     gzip: gzip::GzipScope,
+    proxy_headers: proxy_headers::ProxyHeadersScope,
     /// `proxy_http_version 2`.
     proxy_http2: Option<bool>,
     proxy_pass_request_headers: Option<bool>,
@@ -71,6 +72,9 @@ mod ssl;
 
 #[path = "gzip.rs"]
 mod gzip;
+
+#[path = "proxy_headers.rs"]
+mod proxy_headers;
 
 #[path = "rewrite.rs"]
 mod rewrite;
@@ -119,6 +123,7 @@ impl Scope {
             index: pick(&self.index, &outer.index),
             tls: self.tls.over(&outer.tls),
             gzip: self.gzip.over(&outer.gzip),
+            proxy_headers: self.proxy_headers.over(&outer.proxy_headers),
             proxy_http2: pick(&self.proxy_http2, &outer.proxy_http2),
             proxy_pass_request_headers: pick(
                 &self.proxy_pass_request_headers,
@@ -860,6 +865,9 @@ impl Importer<'_> {
             }
             "resolver" | "resolver_timeout" => {
                 return self.resolver_directive(node, &mut scope.resolver)
+            }
+            _ if proxy_headers::is_proxy_headers_directive(&node.name) => {
+                return self.proxy_headers_directive(node, &mut scope.proxy_headers)
             }
             _ => return self.gzip_directive(node, &mut scope.gzip),
         }
@@ -2150,6 +2158,7 @@ impl Importer<'_> {
             ..Location::default()
         };
         (loc.gzip, loc.expires) = (effective.gzip.gzip(), effective.gzip.expires);
+        loc.proxy_headers = effective.proxy_headers.model();
         if let Some(rules) = &scope.limit_conn {
             for (k, (_, pos)) in rules.iter().enumerate() {
                 self.record(format!("{at}.limit_conn[{k}].zone"), pos);
@@ -2486,4 +2495,5 @@ pub(crate) fn handled(name: &str) -> bool {
     ) || ssl::is_tls_directive(name)
         || gzip::is_gzip_directive(name)
         || resolver::is_resolver_directive(name)
+        || proxy_headers::is_proxy_headers_directive(name)
 }
