@@ -201,6 +201,8 @@ pub(crate) struct LocationRt {
     pub headers_use_upstream: bool,
     /// gzip, gzip_static and expires; `None` when none of them is on here.
     pub filters: Option<Arc<crate::gzip::FiltersRt>>,
+    /// `types { }` / `default_type` of the server or location; `None` = the http level's.
+    pub types: Option<crate::mime::LocTypes>,
 }
 
 /// A server block ready for use.
@@ -523,6 +525,7 @@ impl Runtime {
                 &server.access,
                 server.satisfy,
                 server.auth_basic.as_ref(),
+                &self.user_vars,
             )
             .map_err(|e| vec![e])?,
             real_ip: server
@@ -673,6 +676,7 @@ impl Runtime {
             loc.auth_basic.as_ref(),
             loc.limit_except.as_ref(),
             loc.internal,
+            &self.user_vars,
         )?;
         let headers_use_upstream = add_headers.iter().any(|(_, t, _)| {
             t.vars().any(|v| {
@@ -729,6 +733,7 @@ impl Runtime {
                     .or(self.cfg.gzip.as_ref()),
                 loc.expires.or(server.expires).or(self.cfg.expires),
             )?,
+            types: crate::mime::LocTypes::build(loc)?,
         })
     }
 

@@ -62,6 +62,7 @@ pub(crate) async fn find_index(dir: &Path, index: &[String]) -> Option<String> {
 /// conditional headers and Range are answered as nginx's filters answer them for a 200.
 pub(crate) async fn serve(
     rt: &Runtime,
+    types: Option<&crate::mime::LocTypes>,
     method: &Method,
     path: PathBuf,
     uri: &str,
@@ -114,12 +115,7 @@ pub(crate) async fn serve(
         Ok(file) => file,
         Err(_) => return StaticResult::Status(StatusCode::FORBIDDEN),
     };
-    let kind = target
-        .extension()
-        .and_then(|e| e.to_str())
-        .and_then(|e| rt.mime.get(&e.to_ascii_lowercase()))
-        .cloned()
-        .unwrap_or_else(|| rt.default_type.clone());
+    let kind = crate::mime::type_for(rt, types, target.extension().and_then(|e| e.to_str()));
     let len = meta.len();
     let validators = Validators::new(meta.mtime(), len);
 

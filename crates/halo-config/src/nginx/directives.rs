@@ -76,7 +76,6 @@ pub(crate) fn warned_reason(name: &str) -> Option<&'static str> {
         }
         "etag"
         | "if_modified_since"
-        | "autoindex"
         | "ssi"
         | "log_not_found"
         | "log_subrequest"

@@ -43,6 +43,7 @@ struct Scope {
     index: Option<Vec<String>>,
     tls: ssl::TlsScope,
     gzip: gzip::GzipScope,
+    content: content::ContentScope,
     /// `proxy_http_version 2`.
     proxy_http2: Option<bool>,
     proxy_pass_request_headers: Option<bool>,
@@ -70,6 +71,9 @@ mod ssl;
 
 #[path = "gzip.rs"]
 mod gzip;
+
+#[path = "content.rs"]
+mod content;
 
 #[path = "rewrite.rs"]
 mod rewrite;
@@ -115,6 +119,7 @@ impl Scope {
             index: pick(&self.index, &outer.index),
             tls: self.tls.over(&outer.tls),
             gzip: self.gzip.over(&outer.gzip),
+            content: self.content.over(&outer.content),
             proxy_http2: pick(&self.proxy_http2, &outer.proxy_http2),
             proxy_pass_request_headers: pick(
                 &self.proxy_pass_request_headers,
@@ -654,7 +659,13 @@ impl Importer<'_> {
             }
             "auth_basic_user_file" => {
                 if let Some(a) = self.one(node) {
-                    scope.auth_basic_user_file = Some(self.conf_path(&a.text.clone()));
+                    // With variables, the path is made per request (and a relative one
+                    // looked up in the conf directory then).
+                    scope.auth_basic_user_file = Some(if a.text.contains('$') {
+                        a.text.clone()
+                    } else {
+                        self.conf_path(&a.text.clone())
+                    });
                 }
             }
             "allow" | "deny" => {
@@ -859,6 +870,9 @@ impl Importer<'_> {
                 if self.no_block(node) {
                     scope.index = Some(node.args.iter().map(|a| a.text.clone()).collect());
                 }
+            }
+            _ if content::is_content_directive(&node.name) => {
+                return self.content_directive(node, &mut scope.content)
             }
             _ => return self.gzip_directive(node, &mut scope.gzip),
         }
@@ -1068,19 +1082,6 @@ impl Importer<'_> {
                         http.upstreams.push(up);
                     }
                 }
-                "default_type" => {
-                    if let Some(a) = self.one(child) {
-                        http.default_type = a.text.clone();
-                    }
-                }
-                "types" => {
-                    for entry in self.block(child) {
-                        for ext in &entry.args {
-                            http.mime_types
-                                .insert(ext.text.to_ascii_lowercase(), entry.name.clone());
-                        }
-                    }
-                }
                 "log_format" => self.log_format(child, &mut http),
                 "sendfile" => http.sendfile = self.flag(child).unwrap_or(http.sendfile),
                 "server_tokens" => {
@@ -1181,6 +1182,14 @@ impl Importer<'_> {
             http.client_max_body_size = size;
         }
         (http.gzip, http.expires) = (scope.gzip.gzip(), scope.gzip.expires);
+        // The http level's types are the runtime's table; servers and locations carry only
+        // the ones they (or their server) set.
+        if let Some(t) = scope.content.default_type.take() {
+            http.default_type = t;
+        }
+        if let Some(types) = scope.content.types.take() {
+            http.mime_types = types;
+        }
         if let Some(logs) = &scope.access_log {
             for (i, (log, pos)) in logs.iter().enumerate() {
                 self.record(format!("http.access_log[{i}]"), pos);
@@ -2160,6 +2169,9 @@ impl Importer<'_> {
             ..Location::default()
         };
         (loc.gzip, loc.expires) = (effective.gzip.gzip(), effective.gzip.expires);
+        loc.default_type = effective.content.default_type.clone();
+        loc.mime_types = effective.content.types.clone();
+        loc.autoindex = effective.content.autoindex();
         if let Some(rules) = &scope.limit_conn {
             for (k, (_, pos)) in rules.iter().enumerate() {
                 self.record(format!("{at}.limit_conn[{k}].zone"), pos);
@@ -2247,9 +2259,15 @@ impl Importer<'_> {
                         self.diags.push(warning);
                     }
                 }
+                let user_file = effective.auth_basic_user_file.clone();
+                let conf_dir = user_file
+                    .as_ref()
+                    .filter(|f| f.contains('$'))
+                    .map(|_| self.paths.conf_dir.to_string_lossy().into_owned());
                 Some(AuthBasic {
                     realm: realm.clone(),
-                    user_file: effective.auth_basic_user_file.clone(),
+                    user_file,
+                    conf_dir,
                 })
             }
             _ => None,
@@ -2499,4 +2517,5 @@ pub(crate) fn handled(name: &str) -> bool {
             | "auth_request_set"
     ) || ssl::is_tls_directive(name)
         || gzip::is_gzip_directive(name)
+        || content::is_content_directive(name)
 }
