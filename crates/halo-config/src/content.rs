@@ -44,6 +44,51 @@ pub enum AutoindexFormat {
     Xml,
 }
 
+/// nginx `if_modified_since`: how If-Modified-Since is compared with a file's time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IfModifiedSince {
+    /// Never "not modified" by date.
+    Off,
+    /// Only the very same second (nginx's default).
+    #[default]
+    Exact,
+    /// The file's time is not later than the date.
+    Before,
+}
+
+impl IfModifiedSince {
+    /// Whether a file of `mtime` counts as modified for If-Modified-Since `since` (`None` =
+    /// unparsable), as nginx's `ngx_http_test_if_modified`.
+    pub fn modified(self, since: Option<i64>, mtime: i64) -> bool {
+        let since = since.unwrap_or(-1);
+        match self {
+            IfModifiedSince::Off => true,
+            _ if since == mtime => false,
+            IfModifiedSince::Exact => true,
+            IfModifiedSince::Before => since < mtime,
+        }
+    }
+}
+
 fn default_true() -> bool {
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// nginx's `ngx_http_test_if_modified`: the same second is never modified (except with
+    /// `off`), `before` also takes later dates, an unparsable date is -1.
+    #[test]
+    fn if_modified_since_modes() {
+        use IfModifiedSince::*;
+        assert!(!Exact.modified(Some(100), 100));
+        assert!(Exact.modified(Some(101), 100));
+        assert!(!Before.modified(Some(101), 100));
+        assert!(Before.modified(Some(99), 100));
+        assert!(Before.modified(None, 100));
+        assert!(Off.modified(Some(100), 100));
+    }
 }

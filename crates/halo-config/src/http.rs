@@ -706,6 +706,9 @@ pub struct Location {
     /// nginx `autoindex on` and its settings; `None` = off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub autoindex: Option<crate::content::Autoindex>,
+    /// nginx `if_modified_since`; `None` = exact.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub if_modified_since: Option<crate::content::IfModifiedSince>,
     /// Compression and `gzip_static` (nginx's gzip modules); `None` = the outer level's.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gzip: Option<crate::gzip::Gzip>,
@@ -790,6 +793,7 @@ impl Default for Location {
             default_type: None,
             mime_types: None,
             autoindex: None,
+            if_modified_since: None,
             gzip: None,
             expires: None,
         }

@@ -3,6 +3,7 @@
 //! has no index file. Names starting with `.` are left out; directories come first, then
 //! byte order of the names; html, json and xml formats.
 
+use std::os::unix::ffi::OsStringExt as _;
 use std::path::Path;
 use std::time::UNIX_EPOCH;
 
@@ -19,7 +20,8 @@ const NAME_LEN: usize = 50;
 /// One directory entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Entry {
-    pub name: String,
+    /// The file name's bytes, as the directory holds them.
+    pub name: Vec<u8>,
     pub dir: bool,
     /// Neither a directory nor a regular file (after following links).
     pub other: bool,
@@ -44,10 +46,12 @@ pub(crate) async fn answer(
     let entries = read_entries(dir).await?;
     let (body, kind) = match settings.format {
         AutoindexFormat::Jsonp => match callback {
-            Some(name) => (
-                format!("{name}({});", json(&entries)),
-                "application/javascript",
-            ),
+            Some(name) => {
+                let mut body = format!("/* callback */\r\n{name}(").into_bytes();
+                body.extend(json(&entries));
+                body.extend_from_slice(b");");
+                (body, "application/javascript")
+            }
             None => (json(&entries), "application/json"),
         },
         AutoindexFormat::Html => (
@@ -119,8 +123,8 @@ async fn read_entries(dir: &Path) -> Result<Vec<Entry>, StatusCode> {
             Ok(None) => break,
             Err(_) => return Err(StatusCode::INTERNAL_SERVER_ERROR),
         };
-        let name = item.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') {
+        let name = item.file_name().into_vec();
+        if name.starts_with(b".") {
             continue;
         }
         // nginx stats each entry (following links); one that vanished or loops is skipped.
@@ -146,11 +150,7 @@ async fn read_entries(dir: &Path) -> Result<Vec<Entry>, StatusCode> {
 
 /// nginx's order: directories first, then by the bytes of the name.
 pub(crate) fn sort(entries: &mut [Entry]) {
-    entries.sort_by(|a, b| {
-        b.dir
-            .cmp(&a.dir)
-            .then_with(|| a.name.as_bytes().cmp(b.name.as_bytes()))
-    });
+    entries.sort_by(|a, b| b.dir.cmp(&a.dir).then_with(|| a.name.cmp(&b.name)));
 }
 
 const MONTHS: [&str; 12] = [
@@ -182,45 +182,42 @@ fn http_time(secs: i64) -> String {
 }
 
 /// nginx's `ngx_escape_html`.
-fn escape_html(text: &str, out: &mut String) {
-    for c in text.chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '"' => out.push_str("&quot;"),
-            c => out.push(c),
+fn escape_html(text: &[u8], out: &mut Vec<u8>) {
+    for &b in text {
+        match b {
+            b'<' => out.extend_from_slice(b"&lt;"),
+            b'>' => out.extend_from_slice(b"&gt;"),
+            b'&' => out.extend_from_slice(b"&amp;"),
+            b'"' => out.extend_from_slice(b"&quot;"),
+            b => out.push(b),
         }
     }
 }
 
 /// nginx's `ngx_escape_uri(..., NGX_ESCAPE_URI_COMPONENT)`: all but letters, digits and
 /// `-._~` as `%XX`.
-fn escape_uri_component(text: &str, out: &mut String) {
-    for &b in text.as_bytes() {
+fn escape_uri_component(text: &[u8], out: &mut Vec<u8>) {
+    for &b in text {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
+            out.push(b);
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            out.extend_from_slice(format!("%{b:02X}").as_bytes());
         }
     }
 }
 
 /// nginx's `ngx_escape_json`.
-fn escape_json(text: &str, out: &mut String) {
-    for c in text.chars() {
-        match c {
-            '"' | '\\' => {
-                out.push('\\');
-                out.push(c);
-            }
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
-            c => out.push(c),
+fn escape_json(text: &[u8], out: &mut Vec<u8>) {
+    for &b in text {
+        match b {
+            b'"' | b'\\' => out.extend_from_slice(&[b'\\', b]),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            0x0c => out.extend_from_slice(b"\\f"),
+            b if b < 0x20 => out.extend_from_slice(format!("\\u{b:04x}").as_bytes()),
+            b => out.push(b),
         }
     }
 }
@@ -241,74 +238,76 @@ fn rounded_size(length: u64) -> String {
     }
 }
 
-pub(crate) fn html(uri: &str, entries: &[Entry], settings: &Autoindex, offset: i64) -> String {
-    let mut out = String::from("<html>\r\n<head><title>Index of ");
-    escape_html(uri, &mut out);
-    out.push_str("</title></head>\r\n<body>\r\n<h1>Index of ");
-    escape_html(uri, &mut out);
-    out.push_str("</h1><hr><pre><a href=\"../\">../</a>\r\n");
+/// The html listing. Names are measured and cut in bytes, as nginx does unless the charset
+/// module marked the response UTF-8.
+pub(crate) fn html(uri: &str, entries: &[Entry], settings: &Autoindex, offset: i64) -> Vec<u8> {
+    let mut out = b"<html>\r\n<head><title>Index of ".to_vec();
+    escape_html(uri.as_bytes(), &mut out);
+    out.extend_from_slice(b"</title></head>\r\n<body>\r\n<h1>Index of ");
+    escape_html(uri.as_bytes(), &mut out);
+    out.extend_from_slice(b"</h1><hr><pre><a href=\"../\">../</a>\r\n");
     for e in entries {
-        out.push_str("<a href=\"");
+        out.extend_from_slice(b"<a href=\"");
         escape_uri_component(&e.name, &mut out);
         if e.dir {
-            out.push('/');
+            out.push(b'/');
         }
-        out.push_str("\">");
-        let chars = e.name.chars().count();
-        if chars > NAME_LEN {
-            let head: String = e.name.chars().take(NAME_LEN - 3).collect();
-            escape_html(&head, &mut out);
-            out.push_str("..&gt;</a>");
+        out.extend_from_slice(b"\">");
+        let len = e.name.len();
+        if len > NAME_LEN {
+            escape_html(e.name.get(..NAME_LEN - 3).unwrap_or_default(), &mut out);
+            out.extend_from_slice(b"..&gt;</a>");
         } else {
             escape_html(&e.name, &mut out);
-            let mut len = chars;
+            let mut len = len;
             if e.dir && NAME_LEN > len {
-                out.push('/');
+                out.push(b'/');
                 len += 1;
             }
-            out.push_str("</a>");
-            out.push_str(&" ".repeat(NAME_LEN.saturating_sub(len)));
+            out.extend_from_slice(b"</a>");
+            out.extend(std::iter::repeat_n(b' ', NAME_LEN.saturating_sub(len)));
         }
-        out.push(' ');
-        out.push_str(&short_date(e.mtime + offset));
-        out.push(' ');
-        if settings.exact_size {
+        out.push(b' ');
+        out.extend_from_slice(short_date(e.mtime + offset).as_bytes());
+        out.push(b' ');
+        let size = if settings.exact_size {
             if e.dir {
-                out.push_str("                  -");
+                "                  -".to_owned()
             } else {
-                out.push_str(&format!("{:19}", e.size));
+                format!("{:19}", e.size)
             }
         } else if e.dir {
-            out.push_str("      -");
+            "      -".to_owned()
         } else {
-            out.push_str(&rounded_size(e.size));
-        }
-        out.push_str("\r\n");
+            rounded_size(e.size)
+        };
+        out.extend_from_slice(size.as_bytes());
+        out.extend_from_slice(b"\r\n");
     }
-    out.push_str("</pre><hr></body>\r\n</html>\r\n");
+    out.extend_from_slice(b"</pre><hr></body>\r\n</html>\r\n");
     out
 }
 
-pub(crate) fn json(entries: &[Entry]) -> String {
-    let mut out = String::from("[");
+pub(crate) fn json(entries: &[Entry]) -> Vec<u8> {
+    let mut out = b"[".to_vec();
     for (i, e) in entries.iter().enumerate() {
         if i > 0 {
-            out.push(',');
+            out.push(b',');
         }
-        out.push_str("\r\n{ \"name\":\"");
+        out.extend_from_slice(b"\r\n{ \"name\":\"");
         escape_json(&e.name, &mut out);
-        out.push_str("\", \"type\":\"");
-        out.push_str(kind(e));
-        out.push_str("\", \"mtime\":\"");
-        out.push_str(&http_time(e.mtime));
+        out.extend_from_slice(b"\", \"type\":\"");
+        out.extend_from_slice(kind(e).as_bytes());
+        out.extend_from_slice(b"\", \"mtime\":\"");
+        out.extend_from_slice(http_time(e.mtime).as_bytes());
         if e.dir || e.other {
-            out.push('"');
+            out.push(b'"');
         } else {
-            out.push_str(&format!("\", \"size\":{}", e.size));
+            out.extend_from_slice(format!("\", \"size\":{}", e.size).as_bytes());
         }
-        out.push_str(" }");
+        out.extend_from_slice(b" }");
     }
-    out.push_str("\r\n]\r\n");
+    out.extend_from_slice(b"\r\n]");
     out
 }
 
@@ -322,42 +321,41 @@ fn kind(e: &Entry) -> &'static str {
     }
 }
 
-pub(crate) fn xml(entries: &[Entry], offset: i64) -> String {
-    let mut out = String::from("<?xml version=\"1.0\"?>\r\n<list>\r\n");
+pub(crate) fn xml(entries: &[Entry], offset: i64) -> Vec<u8> {
+    let mut out = b"<?xml version=\"1.0\"?>\r\n<list>\r\n".to_vec();
     for e in entries {
-        out.push('<');
-        out.push_str(kind(e));
         let t = OffsetDateTime::from_unix_timestamp(e.mtime + offset)
             .unwrap_or(OffsetDateTime::UNIX_EPOCH);
-        out.push_str(&format!(
-            " mtime=\"{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z\"",
+        let mut open = format!(
+            "<{} mtime=\"{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z\"",
+            kind(e),
             t.year(),
             u8::from(t.month()),
             t.day(),
             t.hour(),
             t.minute(),
             t.second()
-        ));
+        );
         if !e.dir && !e.other {
-            out.push_str(&format!(" size=\"{}\"", e.size));
+            open.push_str(&format!(" size=\"{}\"", e.size));
         }
-        out.push('>');
+        open.push('>');
+        out.extend_from_slice(open.as_bytes());
         escape_html(&e.name, &mut out);
-        out.push_str("</");
-        out.push_str(kind(e));
-        out.push_str(">\r\n");
+        out.extend_from_slice(format!("</{}>\r\n", kind(e)).as_bytes());
     }
-    out.push_str("</list>\r\n");
+    out.extend_from_slice(b"</list>\r\n");
     out
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
     fn entry(name: &str, dir: bool, size: u64) -> Entry {
         Entry {
-            name: name.to_owned(),
+            name: name.as_bytes().to_vec(),
             dir,
             other: false,
             mtime: 1_700_000_000,
@@ -374,28 +372,36 @@ mod tests {
             entry("B", false, 1),
         ];
         sort(&mut list);
-        let names: Vec<&str> = list.iter().map(|e| e.name.as_str()).collect();
-        assert_eq!(names, ["Z", "a", "B", "b"]);
+        let names: Vec<&[u8]> = list.iter().map(|e| e.name.as_slice()).collect();
+        assert_eq!(names, [&b"Z"[..], b"a", b"B", b"b"]);
     }
 
     #[test]
     fn html_rows_as_nginx_pads_them() {
         let list = vec![entry("dir", true, 4096), entry("f&1", false, 12345)];
-        let page = html("/x/", &list, &Autoindex::default(), 0);
-        assert!(page.contains(
-            "<a href=\"dir/\">dir/</a>                                               14-Nov-2023 22:13                   -\r\n"
-        ));
-        assert!(page.contains(
-            "<a href=\"f%261\">f&amp;1</a>                                              14-Nov-2023 22:13               12345\r\n"
-        ));
+        let page = String::from_utf8(html("/x/", &list, &Autoindex::default(), 0)).unwrap();
+        let row = |link: &str, shown: usize, size: &str| {
+            format!(
+                "{link}{} 14-Nov-2023 22:13 {size:>19}\r\n",
+                " ".repeat(50 - shown)
+            )
+        };
+        assert!(page.contains(&row("<a href=\"dir/\">dir/</a>", 4, "-")));
+        assert!(page.contains(&row("<a href=\"f%261\">f&amp;1</a>", 3, "12345")));
         let rounded = Autoindex {
             exact_size: false,
             ..Autoindex::default()
         };
-        let page = html("/x/", &list, &rounded, 0);
+        let page = String::from_utf8(html("/x/", &list, &rounded, 0)).unwrap();
         assert!(page.contains(" 14-Nov-2023 22:13     12K\r\n"), "{page}");
         let long = "x".repeat(60);
-        let page = html("/", &[entry(&long, false, 1)], &Autoindex::default(), 0);
+        let page = String::from_utf8(html(
+            "/",
+            &[entry(&long, false, 1)],
+            &Autoindex::default(),
+            0,
+        ))
+        .unwrap();
         assert!(page.contains(&format!(">{}..&gt;</a> 14-Nov", "x".repeat(47))));
     }
 
@@ -426,8 +432,8 @@ mod tests {
     fn json_entries() {
         let list = vec![entry("d", true, 0), entry("a\"b", false, 7)];
         assert_eq!(
-            json(&list),
-            "[\r\n{ \"name\":\"d\", \"type\":\"directory\", \"mtime\":\"Tue, 14 Nov 2023 22:13:20 GMT\" },\r\n{ \"name\":\"a\\\"b\", \"type\":\"file\", \"mtime\":\"Tue, 14 Nov 2023 22:13:20 GMT\", \"size\":7 }\r\n]\r\n"
+            String::from_utf8(json(&list)).unwrap(),
+            "[\r\n{ \"name\":\"d\", \"type\":\"directory\", \"mtime\":\"Tue, 14 Nov 2023 22:13:20 GMT\" },\r\n{ \"name\":\"a\\\"b\", \"type\":\"file\", \"mtime\":\"Tue, 14 Nov 2023 22:13:20 GMT\", \"size\":7 }\r\n]"
         );
     }
 }

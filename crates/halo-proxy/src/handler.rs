@@ -1143,8 +1143,17 @@ async fn serve_local(
             if ctx.uri.ends_with('/')
                 && matches!(ctx.parts.method, Method::GET | Method::HEAD | Method::POST)
             {
-                if let Some(name) = static_files::find_index(&path, index).await {
-                    let target = Target::Uri(with_args(&format!("{}{name}", ctx.uri), ctx.args()));
+                let render = |text: &str| {
+                    crate::variables::Template::parse_with(text, &rt.user_vars)
+                        .map(|t| t.render(ctx))
+                        .unwrap_or_default()
+                };
+                if let Some(found) = static_files::find_index(&path, index, render).await {
+                    let uri = match found {
+                        static_files::IndexTarget::File(name) => format!("{}{name}", ctx.uri),
+                        static_files::IndexTarget::Absolute(uri) => uri,
+                    };
+                    let target = Target::Uri(with_args(&uri, ctx.args()));
                     let method = ctx.parts.method.clone();
                     return Ok(internal_redirect(
                         shared,
@@ -1174,7 +1183,7 @@ async fn serve_local(
             let headers = headers.as_ref().unwrap_or(&ctx.parts.headers);
             let served = static_files::serve(
                 rt,
-                loc.types.as_ref(),
+                Some(loc),
                 &ctx.parts.method,
                 path,
                 ctx.uri,

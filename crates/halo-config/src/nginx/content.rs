@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::{Importer, Node};
-use crate::content::{Autoindex, AutoindexFormat};
+use crate::content::{Autoindex, AutoindexFormat, IfModifiedSince};
 
 /// What one level set of the content directives.
 #[derive(Clone, Default)]
@@ -17,6 +17,7 @@ pub(super) struct ContentScope {
     format: Option<AutoindexFormat>,
     exact_size: Option<bool>,
     localtime: Option<bool>,
+    pub(super) if_modified_since: Option<IfModifiedSince>,
 }
 
 impl ContentScope {
@@ -32,6 +33,7 @@ impl ContentScope {
             format: pick(&self.format, &outer.format),
             exact_size: pick(&self.exact_size, &outer.exact_size),
             localtime: pick(&self.localtime, &outer.localtime),
+            if_modified_since: pick(&self.if_modified_since, &outer.if_modified_since),
         }
     }
 
@@ -59,6 +61,7 @@ pub(super) fn is_content_directive(name: &str) -> bool {
             | "autoindex_format"
             | "autoindex_exact_size"
             | "autoindex_localtime"
+            | "if_modified_since"
     )
 }
 
@@ -84,6 +87,25 @@ impl Importer<'_> {
             "autoindex" => scope.autoindex = self.flag(node).or(scope.autoindex),
             "autoindex_exact_size" => scope.exact_size = self.flag(node).or(scope.exact_size),
             "autoindex_localtime" => scope.localtime = self.flag(node).or(scope.localtime),
+            "if_modified_since" => {
+                if let Some(a) = self.one(node).cloned() {
+                    scope.if_modified_since = match a.text.as_str() {
+                        "off" => Some(IfModifiedSince::Off),
+                        "exact" => Some(IfModifiedSince::Exact),
+                        "before" => Some(IfModifiedSince::Before),
+                        other => {
+                            self.err(
+                                &a.pos,
+                                format!(
+                                    "invalid value \"{other}\" in \"if_modified_since\" directive"
+                                ),
+                                Some("off, exact or before"),
+                            );
+                            return true;
+                        }
+                    };
+                }
+            }
             "autoindex_format" => {
                 if let Some(a) = self.one(node).cloned() {
                     let format = match a.text.as_str() {

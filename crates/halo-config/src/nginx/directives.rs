@@ -75,7 +75,6 @@ pub(crate) fn warned_reason(name: &str) -> Option<&'static str> {
             "halo resolves upstream names with the system resolver at start and reload"
         }
         "etag"
-        | "if_modified_since"
         | "ssi"
         | "log_not_found"
         | "log_subrequest"

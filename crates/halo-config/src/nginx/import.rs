@@ -315,6 +315,9 @@ impl Importer<'_> {
             );
         } else if let Some(reason) = warned_reason(name) {
             self.warn(node, format!("{name}: {reason}; ignored"));
+        } else if name == "error_log" {
+            // nginx allows it in http, server and location too.
+            self.warn(node, format!("error_log: halo has one error log (the main level's, applied by `halo nginx`); ignored in {context}"));
         } else if super::directives::is_known(name) {
             self.err(
                 &node.pos,
@@ -2172,6 +2175,7 @@ impl Importer<'_> {
         loc.default_type = effective.content.default_type.clone();
         loc.mime_types = effective.content.types.clone();
         loc.autoindex = effective.content.autoindex();
+        loc.if_modified_since = effective.content.if_modified_since;
         if let Some(rules) = &scope.limit_conn {
             for (k, (_, pos)) in rules.iter().enumerate() {
                 self.record(format!("{at}.limit_conn[{k}].zone"), pos);
