@@ -228,6 +228,52 @@ mod tests {
         headers
     }
 
+    struct Args(&'static str);
+    impl VarSource for Args {
+        fn write_var(&self, _var: &crate::variables::Var, out: &mut String) {
+            out.push_str(self.0);
+        }
+    }
+
+    /// nginx reads the file on every request: an edit applies to the next one, a missing
+    /// file is 403 (once credentials are sent), a relative name made by variables is looked
+    /// up in the conf directory, and a realm that evaluates to `off` turns the check off.
+    #[test]
+    fn file_edits_apply_at_once_and_names_take_variables() {
+        let dir = std::env::temp_dir().join(format!("halo-auth-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("users");
+        std::fs::write(&path, "alice:{PLAIN}one\n").unwrap();
+        let conf_dir = dir.to_string_lossy().into_owned();
+        let rt = AuthBasicRt::build("r", "$arg_f", Some(&conf_dir), &[]).unwrap();
+        let vars = Args("users");
+        assert_eq!(
+            rt.check(&vars, &header("alice:one")),
+            AuthOutcome::User("alice".into())
+        );
+        // Same second, other size: noticed.
+        std::fs::write(&path, "alice:{PLAIN}second\n").unwrap();
+        assert!(matches!(
+            rt.check(&vars, &header("alice:one")),
+            AuthOutcome::Challenge(_)
+        ));
+        assert_eq!(
+            rt.check(&vars, &header("alice:second")),
+            AuthOutcome::User("alice".into())
+        );
+        assert!(matches!(
+            rt.check(&vars, &HeaderMap::new()),
+            AuthOutcome::Challenge(_)
+        ));
+        assert_eq!(
+            rt.check(&Args("missing"), &header("alice:second")),
+            AuthOutcome::Forbidden
+        );
+        let off = AuthBasicRt::build("$arg_r", "users", None, &[]).unwrap();
+        assert_eq!(off.check(&Args("off"), &HeaderMap::new()), AuthOutcome::Off);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn plain_sha_and_apr1_entries() {
         // `htpasswd -bs` for "secret" and `openssl passwd -apr1 -salt abcdefgh secret`.
