@@ -486,6 +486,9 @@ pub struct ServerBlock {
     /// nginx `expires`; `None` = the outer level's.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires: Option<crate::gzip::Expires>,
+    /// nginx `autoindex` for requests no location takes; `None` = off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoindex: Option<crate::content::Autoindex>,
 }
 
 impl Default for ServerBlock {
@@ -509,6 +512,7 @@ impl Default for ServerBlock {
             real_ip: None,
             gzip: None,
             expires: None,
+            autoindex: None,
         }
     }
 }

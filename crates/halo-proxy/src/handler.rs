@@ -1349,7 +1349,24 @@ async fn serve_server_root(
         StaticResult::Found(response) => *response,
         StaticResult::AddSlash => add_slash(ctx),
         StaticResult::Status(status) => {
-            Box::pin(serve_error(shared, rt, ctx, status, &server.error_pages)).await
+            // A directory without index file: the autoindex module's listing, if on.
+            let listing = match &server.autoindex {
+                Some(settings)
+                    if status == StatusCode::FORBIDDEN
+                        && ctx.uri.ends_with('/')
+                        && matches!(ctx.parts.method, Method::GET | Method::HEAD) =>
+                {
+                    let dir = static_files::file_path(&root, None, ctx.uri, 0);
+                    Some(crate::autoindex::answer(&dir, ctx.uri, ctx.args(), settings).await)
+                }
+                _ => None,
+            };
+            match listing.unwrap_or(Err(status)) {
+                Ok(response) => response,
+                Err(status) => {
+                    Box::pin(serve_error(shared, rt, ctx, status, &server.error_pages)).await
+                }
+            }
         }
     }
 }

@@ -214,6 +214,8 @@ pub(crate) struct ServerRt {
     pub table: Locations,
     pub root: PathBuf,
     pub index: Vec<String>,
+    /// `autoindex` for requests no location matched.
+    pub autoindex: Option<halo_config::content::Autoindex>,
     /// The server's own `error_page` rules (for requests no location matched).
     pub error_pages: Vec<ErrorPage>,
     /// Rewrite-module operations run before the location is chosen.
@@ -518,6 +520,7 @@ impl Runtime {
             table,
             root: PathBuf::from(&server.root),
             index: server.index.clone(),
+            autoindex: server.autoindex.clone(),
             error_pages: server.error_page.clone(),
             rewrite,
             rewrites,

@@ -22,6 +22,7 @@ http {
         listen 127.0.0.1:PORT;
         server_name localhost;
         autoindex on;
+        root DIR/list;
         location /html/ {
             alias DIR/list/;
         }
@@ -154,6 +155,10 @@ fn listings_answer_like_nginx() {
     wait_port(halo_port);
 
     let cases = [
+        // No location takes these: the server's root.
+        ("GET", "/"),
+        ("GET", "/Zdir/"),
+        ("GET", "/sub/"),
         ("GET", "/html/"),
         ("HEAD", "/html/"),
         ("GET", "/html/?a=1"),

@@ -1633,6 +1633,7 @@ impl Importer<'_> {
         }
         let effective = scope.over(http_scope);
         (server.gzip, server.expires) = (effective.gzip.gzip(), effective.gzip.expires);
+        server.autoindex = effective.content.autoindex();
         (server.tls, server.http2) = self.server_tls(&effective.tls, &at);
         server.access = effective.access.clone().unwrap_or_default();
         server.satisfy = effective.satisfy.unwrap_or_default();
