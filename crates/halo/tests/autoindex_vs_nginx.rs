@@ -1,6 +1,7 @@
 //! Directory listings against Debian's nginx: one nginx.conf, served by nginx and by halo in
 //! the same test, the same requests to both; the status, Content-Type and the whole listing
-//! (html with exact and rounded sizes, json, jsonp, xml) must agree. The files have fixed
+//! (html with exact and rounded sizes, json, jsonp, xml) must agree; so must the types of
+//! files and `return` texts under location-level `types` and `default_type`. The files have fixed
 //! modification times, so dates compare too. HTTP/1.0 requests keep nginx's body unchunked.
 #![allow(clippy::unwrap_used)]
 
@@ -45,6 +46,19 @@ http {
         location /off/ {
             alias DIR/list/;
             autoindex off;
+        }
+        location /typed/ {
+            alias DIR/list/;
+            types { text/x-halo txt; }
+            default_type application/x-default;
+            location /typed/Zdir/ {
+                alias DIR/list/Zdir/;
+                default_type text/x-inner;
+            }
+        }
+        location = /typed-return {
+            default_type application/json;
+            return 200 '{"ok":true}';
         }
         location /indexed/ {
             alias DIR/list/sub/;
@@ -174,6 +188,11 @@ fn listings_answer_like_nginx() {
         ("GET", "/xml/"),
         ("GET", "/off/"),
         ("GET", "/indexed/"),
+        // types and default_type at location level, inherited by a nested location.
+        ("GET", "/typed/a.txt"),
+        ("GET", "/typed/big.bin"),
+        ("GET", "/typed/Zdir/x"),
+        ("GET", "/typed-return"),
     ];
     let mut differ = Vec::new();
     for (method, path) in cases {
