@@ -486,6 +486,9 @@ pub struct ServerBlock {
     /// nginx `expires`; `None` = the outer level's.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires: Option<crate::gzip::Expires>,
+    /// nginx `autoindex` for requests no location takes; `None` = off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoindex: Option<crate::content::Autoindex>,
 }
 
 impl Default for ServerBlock {
@@ -509,6 +512,7 @@ impl Default for ServerBlock {
             real_ip: None,
             gzip: None,
             expires: None,
+            autoindex: None,
         }
     }
 }
@@ -696,6 +700,19 @@ pub struct Location {
     /// the regex that matched; they inherit this location's settings in the importer).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub locations: Vec<Location>,
+    /// nginx `default_type` set at server or location level; `None` = the http level's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_type: Option<String>,
+    /// nginx `types { }` set at server or location level (extension -> type, replacing the
+    /// http level's table); `None` = the http level's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mime_types: Option<BTreeMap<String, String>>,
+    /// nginx `autoindex on` and its settings; `None` = off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoindex: Option<crate::content::Autoindex>,
+    /// nginx `if_modified_since`; `None` = exact.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub if_modified_since: Option<crate::content::IfModifiedSince>,
     /// Compression and `gzip_static` (nginx's gzip modules); `None` = the outer level's.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gzip: Option<crate::gzip::Gzip>,
@@ -784,6 +801,10 @@ impl Default for Location {
             auth_request: None,
             auth_request_set: Vec::new(),
             locations: Vec::new(),
+            default_type: None,
+            mime_types: None,
+            autoindex: None,
+            if_modified_since: None,
             gzip: None,
             expires: None,
             resolver: None,
@@ -922,8 +943,13 @@ pub struct AuthBasic {
     /// Realm shown in `WWW-Authenticate: Basic realm="..."`.
     pub realm: String,
     /// htpasswd file (bcrypt `$2y$`, apr1 `$apr1$`, `{SHA}`, `{PLAIN}`, crypt); `None` = no auth.
+    /// Both may hold variables (evaluated per request, as nginx); the file is read again
+    /// when its modification time or size changes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_file: Option<String>,
+    /// Where a relative file name made by variables is looked up (nginx's conf prefix).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conf_dir: Option<String>,
 }
 
 /// `limit_conn ZONE NUMBER`.

@@ -6,6 +6,7 @@
 //! `Err(errors followed by warnings)`.
 
 pub mod access;
+pub mod content;
 pub mod diagnostic;
 mod diff;
 pub mod duration_text;

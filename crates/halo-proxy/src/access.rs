@@ -9,7 +9,8 @@ use halo_config::access::{judge, AccessRule, AccessVerdict, LimitExcept, Satisfy
 use halo_config::http::AuthBasic;
 use http::{HeaderMap, HeaderValue, Method};
 
-use crate::auth::Htpasswd;
+use crate::auth::{AuthBasicRt, AuthOutcome};
+use crate::variables::VarSource;
 
 /// Why a request may not go on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,6 +19,8 @@ pub(crate) enum Refusal {
     Forbidden,
     /// 401 with this `WWW-Authenticate` challenge.
     Unauthorized(HeaderValue),
+    /// 500: the password file could not be read.
+    Failed,
 }
 
 /// What the address rules and the password made of a request, before `auth_request`.
@@ -38,7 +41,7 @@ pub(crate) enum Verdict {
 pub(crate) struct AccessRt {
     rules: Vec<AccessRule>,
     satisfy: Satisfy,
-    auth: Option<(Arc<Htpasswd>, HeaderValue)>,
+    auth: Option<Arc<AuthBasicRt>>,
 }
 
 impl AccessRt {
@@ -46,21 +49,19 @@ impl AccessRt {
         rules: &[AccessRule],
         satisfy: Satisfy,
         auth_basic: Option<&AuthBasic>,
+        user_vars: &[String],
     ) -> Result<AccessRt, String> {
         let auth = match auth_basic {
             Some(AuthBasic {
                 realm,
                 user_file: Some(path),
-            }) => {
-                let file = Htpasswd::load(path)
-                    .map_err(|e| format!("auth_basic_user_file {path:?}: {e}"))?;
-                let challenge = HeaderValue::from_str(&format!(
-                    "Basic realm=\"{}\"",
-                    realm.replace('"', "\\\"")
-                ))
-                .map_err(|_| format!("invalid realm {realm:?}"))?;
-                Some((Arc::new(file), challenge))
-            }
+                conf_dir,
+            }) => Some(Arc::new(AuthBasicRt::build(
+                realm,
+                path,
+                conf_dir.as_deref(),
+                user_vars,
+            )?)),
             _ => None,
         };
         Ok(AccessRt {
@@ -82,9 +83,9 @@ impl AccessRt {
 
     /// Like [`AccessRt::check`], telling a grant under `satisfy any` (which skips
     /// `auth_request`) from a refusal that a later check may still overturn.
-    pub fn judge(&self, client: IpAddr, headers: &HeaderMap) -> Verdict {
+    pub fn judge(&self, client: IpAddr, vars: &dyn VarSource, headers: &HeaderMap) -> Verdict {
         match self.satisfy {
-            Satisfy::All => match self.check(client, headers) {
+            Satisfy::All => match self.check(client, vars, headers) {
                 Ok(user) => Verdict::Passed(user),
                 Err(refusal) => Verdict::Refused(refusal),
             },
@@ -94,10 +95,15 @@ impl AccessRt {
                 }
                 let mut refused = (judge(&self.rules, client) == AccessVerdict::Denied)
                     .then_some(Refusal::Forbidden);
-                if let Some((file, challenge)) = &self.auth {
-                    match file.check(headers) {
-                        Some(user) => return Verdict::Granted(Some(user)),
-                        None => refused = Some(Refusal::Unauthorized(challenge.clone())),
+                if let Some(auth) = &self.auth {
+                    match auth.check(vars, headers) {
+                        AuthOutcome::Off => {}
+                        AuthOutcome::User(user) => return Verdict::Granted(Some(user)),
+                        AuthOutcome::Challenge(c) => refused = Some(Refusal::Unauthorized(c)),
+                        AuthOutcome::Forbidden => {
+                            refused = refused.or(Some(Refusal::Forbidden));
+                        }
+                        AuthOutcome::Failed => return Verdict::Refused(Refusal::Failed),
                     }
                 }
                 match refused {
@@ -113,7 +119,12 @@ impl AccessRt {
     /// through, and when none does the remembered refusal is given (401 before 403). Checks
     /// that do not apply (no rule names the client, no password file) allow nothing and refuse
     /// nothing. The user name is returned when a password was checked and valid.
-    pub fn check(&self, client: IpAddr, headers: &HeaderMap) -> Result<Option<String>, Refusal> {
+    pub fn check(
+        &self,
+        client: IpAddr,
+        vars: &dyn VarSource,
+        headers: &HeaderMap,
+    ) -> Result<Option<String>, Refusal> {
         let mut refused: Option<Refusal> = None;
         match judge(&self.rules, client) {
             AccessVerdict::Allowed if self.satisfy == Satisfy::Any => return Ok(None),
@@ -123,9 +134,24 @@ impl AccessRt {
             AccessVerdict::Denied => refused = Some(Refusal::Forbidden),
             AccessVerdict::Allowed | AccessVerdict::NoMatch => {}
         }
-        if let Some((file, challenge)) = &self.auth {
-            match file.check(headers) {
-                Some(user) => {
+        if let Some(auth) = &self.auth {
+            let outcome = auth.check(vars, headers);
+            let failure = match outcome {
+                AuthOutcome::Off => None,
+                AuthOutcome::User(_) | AuthOutcome::Challenge(_) => None,
+                AuthOutcome::Forbidden => Some(Refusal::Forbidden),
+                AuthOutcome::Failed => Some(Refusal::Failed),
+            };
+            if let Some(f) = failure {
+                if self.satisfy == Satisfy::All || f == Refusal::Failed {
+                    return Err(f);
+                }
+                // `satisfy any`: a 401 remembered before stays.
+                return Err(refused.unwrap_or(f));
+            }
+            match outcome {
+                AuthOutcome::Off | AuthOutcome::Forbidden | AuthOutcome::Failed => {}
+                AuthOutcome::User(user) => {
                     if self.satisfy == Satisfy::Any {
                         return Ok(Some(user));
                     }
@@ -134,8 +160,8 @@ impl AccessRt {
                         None => Ok(Some(user)),
                     };
                 }
-                None => {
-                    let r = Refusal::Unauthorized(challenge.clone());
+                AuthOutcome::Challenge(challenge) => {
+                    let r = Refusal::Unauthorized(challenge);
                     if self.satisfy == Satisfy::All {
                         return Err(r);
                     }
@@ -167,16 +193,17 @@ impl LocationAccess {
         auth_basic: Option<&AuthBasic>,
         limit_except: Option<&LimitExcept>,
         internal: bool,
+        user_vars: &[String],
     ) -> Result<LocationAccess, String> {
         let except = match limit_except {
             Some(le) => Some((
                 le.methods.clone(),
-                AccessRt::build(&le.access, le.satisfy, le.auth_basic.as_ref())?,
+                AccessRt::build(&le.access, le.satisfy, le.auth_basic.as_ref(), user_vars)?,
             )),
             None => None,
         };
         Ok(LocationAccess {
-            main: AccessRt::build(rules, satisfy, auth_basic)?,
+            main: AccessRt::build(rules, satisfy, auth_basic, user_vars)?,
             except,
             internal,
         })
@@ -221,15 +248,20 @@ mod tests {
         }
     }
 
+    struct NoVars;
+    impl VarSource for NoVars {
+        fn write_var(&self, _var: &crate::variables::Var, _out: &mut String) {}
+    }
+
     fn with_auth(rules: Vec<AccessRule>, satisfy: Satisfy) -> AccessRt {
-        AccessRt {
-            rules,
-            satisfy,
-            auth: Some((
-                Arc::new(Htpasswd::parse("alice:{PLAIN}secret\n")),
-                HeaderValue::from_static("Basic realm=\"r\""),
-            )),
-        }
+        let path = std::env::temp_dir().join(format!("halo-access-{}", std::process::id()));
+        std::fs::write(&path, "alice:{PLAIN}secret\n").unwrap();
+        let auth = AuthBasic {
+            realm: "r".into(),
+            user_file: Some(path.to_string_lossy().into_owned()),
+            conf_dir: None,
+        };
+        AccessRt::build(&rules, satisfy, Some(&auth), &[]).unwrap()
     }
 
     fn creds(good: bool) -> HeaderMap {
@@ -257,12 +289,18 @@ mod tests {
             vec![rule(true, "198.18.0.0/24"), rule(false, "all")],
             Satisfy::All,
         );
-        assert_eq!(a.check(ip(INSIDE), &creds(true)), Ok(Some("alice".into())));
+        assert_eq!(
+            a.check(ip(INSIDE), &NoVars, &creds(true)),
+            Ok(Some("alice".into()))
+        );
         assert!(matches!(
-            a.check(ip(INSIDE), &creds(false)),
+            a.check(ip(INSIDE), &NoVars, &creds(false)),
             Err(Refusal::Unauthorized(_))
         ));
-        assert_eq!(a.check(ip(OUTSIDE), &creds(true)), Err(Refusal::Forbidden));
+        assert_eq!(
+            a.check(ip(OUTSIDE), &NoVars, &creds(true)),
+            Err(Refusal::Forbidden)
+        );
     }
 
     #[test]
@@ -272,10 +310,13 @@ mod tests {
             Satisfy::Any,
         );
         // An allowed address skips the password.
-        assert_eq!(a.check(ip(INSIDE), &HeaderMap::new()), Ok(None));
-        assert_eq!(a.check(ip(OUTSIDE), &creds(true)), Ok(Some("alice".into())));
+        assert_eq!(a.check(ip(INSIDE), &NoVars, &HeaderMap::new()), Ok(None));
+        assert_eq!(
+            a.check(ip(OUTSIDE), &NoVars, &creds(true)),
+            Ok(Some("alice".into()))
+        );
         assert!(matches!(
-            a.check(ip(OUTSIDE), &creds(false)),
+            a.check(ip(OUTSIDE), &NoVars, &creds(false)),
             Err(Refusal::Unauthorized(_))
         ));
         // Without a password file, the address rule's 403 stands.
@@ -285,7 +326,7 @@ mod tests {
             auth: None,
         };
         assert_eq!(
-            b.check(ip(INSIDE), &HeaderMap::new()),
+            b.check(ip(INSIDE), &NoVars, &HeaderMap::new()),
             Err(Refusal::Forbidden)
         );
         // No rule names the client and no password: allowed.
@@ -294,7 +335,7 @@ mod tests {
             satisfy: Satisfy::Any,
             auth: None,
         };
-        assert_eq!(c.check(ip(INSIDE), &HeaderMap::new()), Ok(None));
+        assert_eq!(c.check(ip(INSIDE), &NoVars, &HeaderMap::new()), Ok(None));
     }
 
     #[test]
@@ -312,7 +353,7 @@ mod tests {
             internal: false,
         };
         let h = HeaderMap::new();
-        let check = |m: Method| la.rules_for(&m).check(ip(INSIDE), &h);
+        let check = |m: Method| la.rules_for(&m).check(ip(INSIDE), &NoVars, &h);
         assert_eq!(check(Method::GET), Ok(None));
         assert_eq!(check(Method::HEAD), Ok(None));
         assert_eq!(check(Method::POST), Err(Refusal::Forbidden));

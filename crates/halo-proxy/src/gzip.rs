@@ -530,7 +530,7 @@ async fn serve_gz(
 ) -> Result<Response<ResponseBody>, StatusCode> {
     let mut request = parts.headers.clone();
     request.remove(header::RANGE);
-    let served = static_files::serve(rt, &parts.method, gz_path, "", &[], &request).await;
+    let served = static_files::serve(rt, None, &parts.method, gz_path, "", &[], &request).await;
     let mut response = match served {
         StaticResult::Found(response) => *response,
         StaticResult::Status(status) => return Err(status),

@@ -650,7 +650,8 @@ pub(crate) async fn handle(
             let pages = routed
                 .location
                 .map_or(&server.error_pages, |(l, _)| &l.error_pages);
-            let mut response = match return_response(rt, ctx.uri, code, text) {
+            let types = routed.location.and_then(|(l, _)| l.types.as_ref());
+            let mut response = match return_response(rt, types, ctx.uri, code, text) {
                 Ok(response) => {
                     Box::pin(redirect_error_page(shared, rt, &ctx, response, pages)).await
                 }
@@ -664,7 +665,7 @@ pub(crate) async fn handle(
         Ok(()) => match routed.location {
             // No location matched (or the server has none): nginx serves files from the
             // server's root, as its static module does for any request that reaches it.
-            None => match server.access.check(peer.ip(), &parts.headers) {
+            None => match server.access.check(peer.ip(), &ctx, &parts.headers) {
                 Ok(user) => {
                     remote_user = user;
                     Box::pin(serve_server_root(shared, rt, &ctx, server)).await
@@ -849,7 +850,7 @@ async fn run_location(
         let any = rules.satisfy() == halo_config::access::Satisfy::Any;
         let mut refusal = None;
         let mut granted = false;
-        match rules.judge(ip, &ctx.parts.headers) {
+        match rules.judge(ip, ctx, &ctx.parts.headers) {
             Verdict::Refused(r) if !any => return refused(shared, r),
             Verdict::Refused(r) => refusal = Some(r),
             Verdict::Granted(user) => {
@@ -1087,6 +1088,7 @@ fn refused(
             Counters::bump(&shared.counters.rejected_access);
             Err(StatusCode::FORBIDDEN)
         }
+        Refusal::Failed => Err(StatusCode::INTERNAL_SERVER_ERROR),
     }
 }
 
@@ -1153,7 +1155,8 @@ async fn serve_local(
 ) -> Result<Response<ResponseBody>, StatusCode> {
     match &loc.action {
         ActionRt::Return { code, text } => {
-            return_response(rt, ctx.uri, *code, text.as_ref().map(|t| t.render(ctx)))
+            let text = text.as_ref().map(|t| t.render(ctx));
+            return_response(rt, loc.types.as_ref(), ctx.uri, *code, text)
         }
         ActionRt::StubStatus => {
             if ctx.parts.method != Method::GET && ctx.parts.method != Method::HEAD {
@@ -1176,8 +1179,17 @@ async fn serve_local(
             if ctx.uri.ends_with('/')
                 && matches!(ctx.parts.method, Method::GET | Method::HEAD | Method::POST)
             {
-                if let Some(name) = static_files::find_index(&path, index).await {
-                    let target = Target::Uri(with_args(&format!("{}{name}", ctx.uri), ctx.args()));
+                let render = |text: &str| {
+                    crate::variables::Template::parse_with(text, &rt.user_vars)
+                        .map(|t| t.render(ctx))
+                        .unwrap_or_default()
+                };
+                if let Some(found) = static_files::find_index(&path, index, render).await {
+                    let uri = match found {
+                        static_files::IndexTarget::File(name) => format!("{}{name}", ctx.uri),
+                        static_files::IndexTarget::Absolute(uri) => uri,
+                    };
+                    let target = Target::Uri(with_args(&uri, ctx.args()));
                     let method = ctx.parts.method.clone();
                     return Ok(internal_redirect(
                         shared,
@@ -1190,6 +1202,11 @@ async fn serve_local(
                     )
                     .await);
                 }
+                if let (Some(settings), false) =
+                    (&loc.cfg.autoindex, ctx.parts.method == Method::POST)
+                {
+                    return crate::autoindex::answer(&path, ctx.uri, ctx.args(), settings).await;
+                }
             }
             let (mut headers, mut marks) = (None, crate::gzip::Marks::default());
             if let Some(f) = loc.filters.as_deref() {
@@ -1200,7 +1217,16 @@ async fn serve_local(
                 }
             }
             let headers = headers.as_ref().unwrap_or(&ctx.parts.headers);
-            match static_files::serve(rt, &ctx.parts.method, path, ctx.uri, index, headers).await {
+            let served = static_files::serve(
+                rt,
+                Some(loc),
+                &ctx.parts.method,
+                path,
+                ctx.uri,
+                index,
+                headers,
+            );
+            match served.await {
                 StaticResult::Found(mut response) => {
                     marks.apply(&mut response);
                     Ok(*response)
@@ -1217,6 +1243,7 @@ async fn serve_local(
 /// or, for an error code without text, the error (so `error_page` applies).
 fn return_response(
     rt: &Runtime,
+    types: Option<&crate::mime::LocTypes>,
     uri: &str,
     code: u16,
     rendered: Option<String>,
@@ -1248,19 +1275,20 @@ fn return_response(
     if code != 204 {
         response
             .headers_mut()
-            .insert(header::CONTENT_TYPE, mime_for_uri(rt, uri));
+            .insert(header::CONTENT_TYPE, mime_for_uri(rt, types, uri));
     }
     Ok(response)
 }
 
 /// The type for a URI by its extension (after the last `.` of the last segment), else
 /// `default_type`.
-pub(crate) fn mime_for_uri(rt: &Runtime, uri: &str) -> HeaderValue {
+pub(crate) fn mime_for_uri(
+    rt: &Runtime,
+    types: Option<&crate::mime::LocTypes>,
+    uri: &str,
+) -> HeaderValue {
     let last = uri.rsplit('/').next().unwrap_or("");
-    last.rsplit_once('.')
-        .and_then(|(_, ext)| rt.mime.get(&ext.to_ascii_lowercase()))
-        .cloned()
-        .unwrap_or_else(|| rt.default_type.clone())
+    crate::mime::type_for(rt, types, last.rsplit_once('.').map(|(_, ext)| ext))
 }
 
 /// The server rewrite phase, then location matching with the location's rewrite phase,
@@ -1343,11 +1371,38 @@ async fn serve_server_root(
     let root = crate::request_vars::root_for(&rt.root_templates, ctx, &server.root);
     let path = static_files::file_path(&root, None, ctx.uri, 0);
     let headers = &ctx.parts.headers;
-    match static_files::serve(rt, &ctx.parts.method, path, ctx.uri, &server.index, headers).await {
+    match static_files::serve(
+        rt,
+        None,
+        &ctx.parts.method,
+        path,
+        ctx.uri,
+        &server.index,
+        headers,
+    )
+    .await
+    {
         StaticResult::Found(response) => *response,
         StaticResult::AddSlash => add_slash(ctx),
         StaticResult::Status(status) => {
-            Box::pin(serve_error(shared, rt, ctx, status, &server.error_pages)).await
+            // A directory without index file: the autoindex module's listing, if on.
+            let listing = match &server.autoindex {
+                Some(settings)
+                    if status == StatusCode::FORBIDDEN
+                        && ctx.uri.ends_with('/')
+                        && matches!(ctx.parts.method, Method::GET | Method::HEAD) =>
+                {
+                    let dir = static_files::file_path(&root, None, ctx.uri, 0);
+                    Some(crate::autoindex::answer(&dir, ctx.uri, ctx.args(), settings).await)
+                }
+                _ => None,
+            };
+            match listing.unwrap_or(Err(status)) {
+                Ok(response) => response,
+                Err(status) => {
+                    Box::pin(serve_error(shared, rt, ctx, status, &server.error_pages)).await
+                }
+            }
         }
     }
 }

@@ -207,6 +207,8 @@ pub(crate) struct LocationRt {
     pub headers_use_upstream: bool,
     /// gzip, gzip_static and expires; `None` when none of them is on here.
     pub filters: Option<Arc<crate::gzip::FiltersRt>>,
+    /// `types { }` / `default_type` of the server or location; `None` = the http level's.
+    pub types: Option<crate::mime::LocTypes>,
 }
 
 /// A server block ready for use.
@@ -218,6 +220,8 @@ pub(crate) struct ServerRt {
     pub table: Locations,
     pub root: PathBuf,
     pub index: Vec<String>,
+    /// `autoindex` for requests no location matched.
+    pub autoindex: Option<halo_config::content::Autoindex>,
     /// The server's own `error_page` rules (for requests no location matched).
     pub error_pages: Vec<ErrorPage>,
     /// Rewrite-module operations run before the location is chosen.
@@ -522,6 +526,7 @@ impl Runtime {
             table,
             root: PathBuf::from(&server.root),
             index: server.index.clone(),
+            autoindex: server.autoindex.clone(),
             error_pages: server.error_page.clone(),
             rewrite,
             rewrites,
@@ -529,6 +534,7 @@ impl Runtime {
                 &server.access,
                 server.satisfy,
                 server.auth_basic.as_ref(),
+                &self.user_vars,
             )
             .map_err(|e| vec![e])?,
             real_ip: server
@@ -679,6 +685,7 @@ impl Runtime {
             loc.auth_basic.as_ref(),
             loc.limit_except.as_ref(),
             loc.internal,
+            &self.user_vars,
         )?;
         let headers_use_upstream = add_headers.iter().any(|(_, t, _)| {
             t.vars().any(|v| {
@@ -735,6 +742,7 @@ impl Runtime {
                     .or(self.cfg.gzip.as_ref()),
                 loc.expires.or(server.expires).or(self.cfg.expires),
             )?,
+            types: crate::mime::LocTypes::build(loc)?,
         })
     }
 

@@ -45,14 +45,37 @@ pub(crate) fn file_path(
     }
 }
 
-/// The first of `index` that is a file in the directory `dir` (nginx's index module).
-pub(crate) async fn find_index(dir: &Path, index: &[String]) -> Option<String> {
-    for name in index {
-        if tokio::fs::metadata(dir.join(name))
+/// What nginx's index module makes of a directory URI.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum IndexTarget {
+    /// This name (relative to the URI) is a file in the directory.
+    File(String),
+    /// An index name starting with `/` reached before any existing file: the URI to redirect
+    /// to, unchecked (nginx's `ngx_http_index_handler`).
+    Absolute(String),
+}
+
+/// The first of `index` that is a file in the directory `dir`, or an absolute name met first
+/// (nginx's index module). Names with variables are made by `render` first.
+pub(crate) async fn find_index(
+    dir: &Path,
+    index: &[String],
+    render: impl Fn(&str) -> String,
+) -> Option<IndexTarget> {
+    for written in index {
+        let name = if written.contains('$') {
+            render(written)
+        } else {
+            written.clone()
+        };
+        if name.starts_with('/') {
+            return Some(IndexTarget::Absolute(name));
+        }
+        if tokio::fs::metadata(dir.join(&name))
             .await
             .is_ok_and(|m| m.is_file())
         {
-            return Some(name.clone());
+            return Some(IndexTarget::File(name));
         }
     }
     None
@@ -62,6 +85,7 @@ pub(crate) async fn find_index(dir: &Path, index: &[String]) -> Option<String> {
 /// conditional headers and Range are answered as nginx's filters answer them for a 200.
 pub(crate) async fn serve(
     rt: &Runtime,
+    loc: Option<&crate::runtime::LocationRt>,
     method: &Method,
     path: PathBuf,
     uri: &str,
@@ -114,14 +138,13 @@ pub(crate) async fn serve(
         Ok(file) => file,
         Err(_) => return StaticResult::Status(StatusCode::FORBIDDEN),
     };
-    let kind = target
-        .extension()
-        .and_then(|e| e.to_str())
-        .and_then(|e| rt.mime.get(&e.to_ascii_lowercase()))
-        .cloned()
-        .unwrap_or_else(|| rt.default_type.clone());
+    let types = loc.and_then(|l| l.types.as_ref());
+    let kind = crate::mime::type_for(rt, types, target.extension().and_then(|e| e.to_str()));
     let len = meta.len();
-    let validators = Validators::new(meta.mtime(), len);
+    let mut validators = Validators::new(meta.mtime(), len);
+    validators.ims = loc
+        .and_then(|l| l.cfg.if_modified_since)
+        .unwrap_or_default();
 
     // The not_modified filter: 412 and 304 come before ranges.
     match validators.precondition(headers) {
@@ -241,13 +264,20 @@ struct Validators {
     len: u64,
     /// `"<mtime hex>-<size hex>"` (`ngx_http_set_etag`).
     etag: String,
+    /// `if_modified_since` (exact).
+    ims: halo_config::content::IfModifiedSince,
 }
 
 impl Validators {
     fn new(mtime: i64, len: u64) -> Self {
         let sign = if mtime < 0 { "-" } else { "" };
         let etag = format!("\"{sign}{:x}-{len:x}\"", mtime.unsigned_abs());
-        Validators { mtime, len, etag }
+        Validators {
+            mtime,
+            len,
+            etag,
+            ims: Default::default(),
+        }
     }
 
     /// Last-Modified and ETag, as the 200, 206 and 304 responses carry them.
@@ -285,8 +315,12 @@ impl Validators {
             return Precondition::Proceed;
         }
         if let Some(value) = ims {
-            // `if_modified_since exact`: only the very same second is "not modified".
-            if parse_http_time(value.as_bytes()).unwrap_or(-1) != self.mtime {
+            // `if_modified_since exact` (the default): only the very same second is "not
+            // modified"; `before`: any date not earlier than the file's; `off`: never.
+            if self
+                .ims
+                .modified(parse_http_time(value.as_bytes()), self.mtime)
+            {
                 return Precondition::Proceed;
             }
         }

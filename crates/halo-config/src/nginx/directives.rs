@@ -70,8 +70,6 @@ pub(crate) fn warned_reason(name: &str) -> Option<&'static str> {
             "not implemented by halo"
         }
         "etag"
-        | "if_modified_since"
-        | "autoindex"
         | "ssi"
         | "log_not_found"
         | "log_subrequest"

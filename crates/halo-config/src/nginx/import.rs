@@ -44,6 +44,7 @@ struct Scope {
     tls: ssl::TlsScope,
     gzip: gzip::GzipScope,
     proxy_headers: proxy_headers::ProxyHeadersScope,
+    content: content::ContentScope,
     /// `proxy_http_version 2`.
     proxy_http2: Option<bool>,
     proxy_pass_request_headers: Option<bool>,
@@ -73,6 +74,8 @@ mod ssl;
 #[path = "gzip.rs"]
 mod gzip;
 
+#[path = "content.rs"]
+mod content;
 #[path = "proxy_headers.rs"]
 mod proxy_headers;
 
@@ -124,6 +127,7 @@ impl Scope {
             tls: self.tls.over(&outer.tls),
             gzip: self.gzip.over(&outer.gzip),
             proxy_headers: self.proxy_headers.over(&outer.proxy_headers),
+            content: self.content.over(&outer.content),
             proxy_http2: pick(&self.proxy_http2, &outer.proxy_http2),
             proxy_pass_request_headers: pick(
                 &self.proxy_pass_request_headers,
@@ -313,6 +317,9 @@ impl Importer<'_> {
             );
         } else if let Some(reason) = warned_reason(name) {
             self.warn(node, format!("{name}: {reason}; ignored"));
+        } else if name == "error_log" {
+            // nginx allows it in http, server and location too.
+            self.warn(node, format!("error_log: halo has one error log (the main level's, applied by `halo nginx`); ignored in {context}"));
         } else if super::directives::is_known(name) {
             self.err(
                 &node.pos,
@@ -657,7 +664,13 @@ impl Importer<'_> {
             }
             "auth_basic_user_file" => {
                 if let Some(a) = self.one(node) {
-                    scope.auth_basic_user_file = Some(self.conf_path(&a.text.clone()));
+                    // With variables, the path is made per request (and a relative one
+                    // looked up in the conf directory then).
+                    scope.auth_basic_user_file = Some(if a.text.contains('$') {
+                        a.text.clone()
+                    } else {
+                        self.conf_path(&a.text.clone())
+                    });
                 }
             }
             "allow" | "deny" => {
@@ -869,6 +882,9 @@ impl Importer<'_> {
             _ if proxy_headers::is_proxy_headers_directive(&node.name) => {
                 return self.proxy_headers_directive(node, &mut scope.proxy_headers)
             }
+            _ if content::is_content_directive(&node.name) => {
+                return self.content_directive(node, &mut scope.content)
+            }
             _ => return self.gzip_directive(node, &mut scope.gzip),
         }
         true
@@ -1077,19 +1093,6 @@ impl Importer<'_> {
                         http.upstreams.push(up);
                     }
                 }
-                "default_type" => {
-                    if let Some(a) = self.one(child) {
-                        http.default_type = a.text.clone();
-                    }
-                }
-                "types" => {
-                    for entry in self.block(child) {
-                        for ext in &entry.args {
-                            http.mime_types
-                                .insert(ext.text.to_ascii_lowercase(), entry.name.clone());
-                        }
-                    }
-                }
                 "log_format" => self.log_format(child, &mut http),
                 "sendfile" => http.sendfile = self.flag(child).unwrap_or(http.sendfile),
                 "server_tokens" => {
@@ -1190,6 +1193,14 @@ impl Importer<'_> {
             http.client_max_body_size = size;
         }
         (http.gzip, http.expires) = (scope.gzip.gzip(), scope.gzip.expires);
+        // The http level's types are the runtime's table; servers and locations carry only
+        // the ones they (or their server) set.
+        if let Some(t) = scope.content.default_type.take() {
+            http.default_type = t;
+        }
+        if let Some(types) = scope.content.types.take() {
+            http.mime_types = types;
+        }
         if let Some(logs) = &scope.access_log {
             for (i, (log, pos)) in logs.iter().enumerate() {
                 self.record(format!("http.access_log[{i}]"), pos);
@@ -1630,6 +1641,7 @@ impl Importer<'_> {
         }
         let effective = scope.over(http_scope);
         (server.gzip, server.expires) = (effective.gzip.gzip(), effective.gzip.expires);
+        server.autoindex = effective.content.autoindex();
         (server.tls, server.http2) = self.server_tls(&effective.tls, &at);
         server.access = effective.access.clone().unwrap_or_default();
         server.satisfy = effective.satisfy.unwrap_or_default();
@@ -2159,6 +2171,10 @@ impl Importer<'_> {
         };
         (loc.gzip, loc.expires) = (effective.gzip.gzip(), effective.gzip.expires);
         loc.proxy_headers = effective.proxy_headers.model();
+        loc.default_type = effective.content.default_type.clone();
+        loc.mime_types = effective.content.types.clone();
+        loc.autoindex = effective.content.autoindex();
+        loc.if_modified_since = effective.content.if_modified_since;
         if let Some(rules) = &scope.limit_conn {
             for (k, (_, pos)) in rules.iter().enumerate() {
                 self.record(format!("{at}.limit_conn[{k}].zone"), pos);
@@ -2246,9 +2262,15 @@ impl Importer<'_> {
                         self.diags.push(warning);
                     }
                 }
+                let user_file = effective.auth_basic_user_file.clone();
+                let conf_dir = user_file
+                    .as_ref()
+                    .filter(|f| f.contains('$'))
+                    .map(|_| self.paths.conf_dir.to_string_lossy().into_owned());
                 Some(AuthBasic {
                     realm: realm.clone(),
-                    user_file: effective.auth_basic_user_file.clone(),
+                    user_file,
+                    conf_dir,
                 })
             }
             _ => None,
@@ -2496,4 +2518,5 @@ pub(crate) fn handled(name: &str) -> bool {
         || gzip::is_gzip_directive(name)
         || resolver::is_resolver_directive(name)
         || proxy_headers::is_proxy_headers_directive(name)
+        || content::is_content_directive(name)
 }

@@ -57,7 +57,7 @@ pub const MODULES: &[Module] = &[
     m("http_ssi_module", true, false),
     m("http_userid_module", true, false),
     m("http_mirror_module", true, false),
-    m("http_autoindex_module", true, false),
+    m("http_autoindex_module", true, true),
     m("http_geo_module", true, true),
     m("http_split_clients_module", true, true),
     m("http_referer_module", true, false),
