@@ -10,7 +10,6 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::*;
@@ -185,22 +184,7 @@ fn auth_request_answers_like_nginx() {
     };
     dir.write("nginx.conf", &conf(nginx_port));
     dir.write("halo.conf", &conf(halo_port));
-    let nginx = Command::new("/usr/sbin/nginx")
-        .args(["-p", &d, "-c", "nginx.conf", "-e", "nginx-error.log"])
-        .args([
-            "-g",
-            &format!("daemon off; master_process off; pid {d}/nginx.pid; user root;"),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("nginx must be installed (Debian: apt-get install nginx-light)");
-    let _nginx = KillOnDrop(nginx);
-    let halo_conf = dir.path("halo.conf");
-    let _halo = spawn_halo(
-        &["run", "--nginx", halo_conf.to_str().unwrap()],
-        &dir.path("halo.log"),
-    );
+    let (_nginx, _halo) = spawn_nginx_and_halo(&dir);
     wait_port(nginx_port);
     wait_port(halo_port);
     let good = "Authorization: Basic YWxpY2U6c2VjcmV0\r\n";

@@ -12,7 +12,6 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::*;
@@ -222,7 +221,6 @@ fn dns_reply_answers_known_names_only() {
 #[test]
 fn proxy_pass_with_variables_answers_like_nginx() {
     let dir = Scratch::new("dynamic-pass-vs-nginx");
-    let d = dir.0.display().to_string();
     let backend_port = backend();
     let backend = format!("127.0.0.1:{backend_port}");
     let dns = dns_server();
@@ -237,22 +235,7 @@ fn proxy_pass_with_variables_answers_like_nginx() {
     let (halo_port, halo_port2) = ports[1];
     dir.write("nginx.conf", &conf(nginx_port, nginx_port2));
     dir.write("halo.conf", &conf(halo_port, halo_port2));
-    let nginx = Command::new("/usr/sbin/nginx")
-        .args(["-p", &d, "-c", "nginx.conf", "-e", "nginx-error.log"])
-        .args([
-            "-g",
-            &format!("daemon off; master_process off; pid {d}/nginx.pid; user root;"),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("nginx must be installed (Debian: apt-get install nginx-light)");
-    let _nginx = KillOnDrop(nginx);
-    let halo_conf = dir.path("halo.conf");
-    let _halo = spawn_halo(
-        &["run", "--nginx", halo_conf.to_str().unwrap()],
-        &dir.path("halo.log"),
-    );
+    let (_nginx, _halo) = spawn_nginx_and_halo(&dir);
     for port in [nginx_port, nginx_port2, halo_port, halo_port2] {
         wait_port(port);
     }

@@ -8,7 +8,6 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
 use std::time::{Duration, UNIX_EPOCH};
 
 use common::*;
@@ -190,22 +189,7 @@ fn static_files_answer_like_nginx() {
     let conf = |port: u16| CONF.replace("DIR", &d).replace("PORT", &port.to_string());
     dir.write("nginx.conf", &conf(nginx_port));
     dir.write("halo.conf", &conf(halo_port));
-    let nginx = Command::new("/usr/sbin/nginx")
-        .args(["-p", &d, "-c", "nginx.conf", "-e", "nginx-error.log"])
-        .args([
-            "-g",
-            &format!("daemon off; master_process off; pid {d}/nginx.pid; user root;"),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("nginx must be installed (Debian: apt-get install nginx-light)");
-    let _nginx = KillOnDrop(nginx);
-    let halo_conf = dir.path("halo.conf");
-    let _halo = spawn_halo(
-        &["run", "--nginx", halo_conf.to_str().unwrap()],
-        &dir.path("halo.log"),
-    );
+    let (_nginx, _halo) = spawn_nginx_and_halo(&dir);
     wait_port(nginx_port);
     wait_port(halo_port);
 

@@ -10,7 +10,7 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use common::*;
@@ -182,22 +182,7 @@ fn variables_answer_like_nginx() {
     };
     dir.write("nginx.conf", &conf(nginx_port, nginx_back));
     dir.write("halo.conf", &conf(halo_port, halo_back));
-    let nginx = Command::new("/usr/sbin/nginx")
-        .args(["-p", &d, "-c", "nginx.conf", "-e", "nginx-error.log"])
-        .args([
-            "-g",
-            &format!("daemon off; master_process off; pid {d}/nginx.pid; user root;"),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("nginx must be installed (Debian: apt-get install nginx-light)");
-    let _nginx = KillOnDrop(nginx);
-    let halo_conf = dir.path("halo.conf");
-    let _halo = spawn_halo(
-        &["run", "--nginx", halo_conf.to_str().unwrap()],
-        &dir.path("halo.log"),
-    );
+    let (_nginx, _halo) = spawn_nginx_and_halo(&dir);
     for port in [nginx_port, halo_port, nginx_back, halo_back] {
         wait_port(port);
     }

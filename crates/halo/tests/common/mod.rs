@@ -333,3 +333,27 @@ pub fn http_get(port: u16, path: &str) -> String {
     s.read_to_string(&mut out).unwrap();
     out
 }
+
+/// Debian's nginx on `DIR/nginx.conf` and `halo run --nginx` on `DIR/halo.conf`, both in the
+/// foreground and killed on drop, for tests that ask both the same questions. A missing nginx
+/// fails the test.
+pub fn spawn_nginx_and_halo(dir: &Scratch) -> (KillOnDrop, KillOnDrop) {
+    let d = dir.0.display().to_string();
+    let nginx = std::process::Command::new("/usr/sbin/nginx")
+        .args(["-p", &d, "-c", "nginx.conf", "-e", "nginx-error.log"])
+        .args([
+            "-g",
+            &format!("daemon off; master_process off; pid {d}/nginx.pid; user root;"),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("nginx must be installed (Debian: apt-get install nginx-light)");
+    let nginx = KillOnDrop(nginx);
+    let halo_conf = dir.path("halo.conf");
+    let halo = spawn_halo(
+        &["run", "--nginx", halo_conf.to_str().expect("a UTF-8 path")],
+        &dir.path("halo.log"),
+    );
+    (nginx, halo)
+}
