@@ -696,6 +696,10 @@ pub struct Location {
     /// answer (`$upstream_http_NAME`, `$upstream_status`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub auth_request_set: Vec<AuthRequestSet>,
+    /// How a relative `Location` is made absolute (nginx `absolute_redirect`,
+    /// `port_in_redirect`, `server_name_in_redirect`).
+    #[serde(skip_serializing_if = "RedirectForm::is_default")]
+    pub redirect_form: RedirectForm,
     /// Locations nested in this one (nginx: searched when this one is the longest prefix or
     /// the regex that matched; they inherit this location's settings in the importer).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -726,6 +730,36 @@ pub struct Location {
     /// `proxy_set_body`, `proxy_cookie_domain`, `proxy_cookie_path`.
     #[serde(skip_serializing_if = "crate::proxy_headers::ProxyHeaders::is_default")]
     pub proxy_headers: crate::proxy_headers::ProxyHeaders,
+}
+
+/// nginx's header filter turns a `Location` that starts with `/` into
+/// `scheme://host[:port]/...` unless `absolute_redirect off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RedirectForm {
+    /// `absolute_redirect` (on).
+    pub absolute: bool,
+    /// `port_in_redirect` (on): the port unless it is the scheme's own.
+    pub port: bool,
+    /// `server_name_in_redirect` (off): the server's first name instead of the Host's.
+    pub server_name: bool,
+}
+
+impl Default for RedirectForm {
+    fn default() -> Self {
+        RedirectForm {
+            absolute: true,
+            port: true,
+            server_name: false,
+        }
+    }
+}
+
+impl RedirectForm {
+    /// `true` for nginx's defaults.
+    pub fn is_default(&self) -> bool {
+        *self == RedirectForm::default()
+    }
 }
 
 impl Location {
@@ -801,6 +835,7 @@ impl Default for Location {
             auth_request: None,
             auth_request_set: Vec::new(),
             locations: Vec::new(),
+            redirect_form: RedirectForm::default(),
             default_type: None,
             mime_types: None,
             autoindex: None,

@@ -745,6 +745,12 @@ pub(crate) async fn handle(
             record,
         }));
     }
+    if internal.is_none() {
+        let form = routed
+            .location
+            .map_or_else(Default::default, |(l, _)| l.cfg.redirect_form);
+        absolute_location(&ctx, form, &mut response);
+    }
     // Inserted in place: the upstream's header order stays as it was.
     if response
         .extensions()
@@ -1018,6 +1024,44 @@ async fn run_location(
         }
         // Boxed, like the other rare paths: the common proxied request keeps a small state.
         _ => Box::pin(serve_local(shared, rt, ctx, loc, prefix_len)).await,
+    }
+}
+
+/// nginx's header filter: a `Location` starting with `/` that halo made (not an upstream's)
+/// gets `scheme://host[:port]` in front, the host from the request (or the
+/// server's name with `server_name_in_redirect on`), the port unless it is the scheme's.
+fn absolute_location(
+    ctx: &RequestCtx<'_>,
+    form: halo_config::http::RedirectForm,
+    response: &mut Response<ResponseBody>,
+) {
+    // An upstream's relative Location passes as it is (nginx leaves it out of the filter).
+    if !form.absolute || response.body().finish.lease.is_some() {
+        return;
+    }
+    let Some(location) = response.headers().get(header::LOCATION) else {
+        return;
+    };
+    if !location.as_bytes().starts_with(b"/") {
+        return;
+    }
+    let tls = ctx.info.tls.is_some();
+    let host = if form.server_name {
+        ctx.server.name.as_str()
+    } else {
+        ctx.host
+    };
+    let port = ctx.info.local.port();
+    let mut absolute = String::with_capacity(location.len() + host.len() + 16);
+    absolute.push_str(if tls { "https://" } else { "http://" });
+    absolute.push_str(host);
+    if form.port && port != if tls { 443 } else { 80 } {
+        absolute.push(':');
+        push_display(&mut absolute, port);
+    }
+    absolute.push_str(&String::from_utf8_lossy(location.as_bytes()));
+    if let Ok(value) = HeaderValue::from_str(&absolute) {
+        response.headers_mut().insert(header::LOCATION, value);
     }
 }
 

@@ -62,6 +62,9 @@ struct Scope {
     real_ip_from: Option<Vec<AddrMatch>>,
     real_ip_header: Option<RealIpHeader>,
     real_ip_recursive: Option<bool>,
+    absolute_redirect: Option<bool>,
+    port_in_redirect: Option<bool>,
+    server_name_in_redirect: Option<bool>,
     /// `auth_request URI|off` (`Some(None)` = off).
     auth_request: Option<Option<String>>,
     auth_request_set: Option<Vec<crate::http::AuthRequestSet>>,
@@ -148,6 +151,12 @@ impl Scope {
             real_ip_header: pick(&self.real_ip_header, &outer.real_ip_header),
             real_ip_recursive: pick(&self.real_ip_recursive, &outer.real_ip_recursive),
             auth_request: pick(&self.auth_request, &outer.auth_request),
+            absolute_redirect: pick(&self.absolute_redirect, &outer.absolute_redirect),
+            port_in_redirect: pick(&self.port_in_redirect, &outer.port_in_redirect),
+            server_name_in_redirect: pick(
+                &self.server_name_in_redirect,
+                &outer.server_name_in_redirect,
+            ),
             auth_request_set: pick(&self.auth_request_set, &outer.auth_request_set),
             resolver: self.resolver.over(&outer.resolver),
         }
@@ -707,6 +716,15 @@ impl Importer<'_> {
                     let a = a.clone();
                     if let Some(m) = self.addr_match(&a, "set_real_ip_from") {
                         scope.real_ip_from.get_or_insert_with(Vec::new).push(m);
+                    }
+                }
+            }
+            "absolute_redirect" | "port_in_redirect" | "server_name_in_redirect" => {
+                if let Some(on) = self.flag(node) {
+                    match node.name.as_str() {
+                        "absolute_redirect" => scope.absolute_redirect = Some(on),
+                        "port_in_redirect" => scope.port_in_redirect = Some(on),
+                        _ => scope.server_name_in_redirect = Some(on),
                     }
                 }
             }
@@ -2163,6 +2181,11 @@ impl Importer<'_> {
             try_files,
             auth_request: effective.auth_request.clone().flatten(),
             auth_request_set: effective.auth_request_set.clone().unwrap_or_default(),
+            redirect_form: crate::http::RedirectForm {
+                absolute: effective.absolute_redirect.unwrap_or(true),
+                port: effective.port_in_redirect.unwrap_or(true),
+                server_name: effective.server_name_in_redirect.unwrap_or(false),
+            },
             // Applied after the location's rewrites when the server's left the address as it
             // was (a nested location inherits the outer one's).
             real_ip: effective.real_ip(),
@@ -2513,6 +2536,9 @@ pub(crate) fn handled(name: &str) -> bool {
             | "real_ip_recursive"
             | "try_files"
             | "auth_request"
+            | "absolute_redirect"
+            | "port_in_redirect"
+            | "server_name_in_redirect"
             | "auth_request_set"
     ) || ssl::is_tls_directive(name)
         || gzip::is_gzip_directive(name)
