@@ -51,6 +51,7 @@ mod hyper_conn;
 mod idle_lot;
 mod listener;
 mod mime;
+mod pcre;
 mod pool;
 mod proxy_protocol;
 mod real_ip;

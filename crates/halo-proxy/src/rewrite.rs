@@ -63,7 +63,7 @@ pub(crate) fn collect_names(ops: &[RewriteOp], out: &mut Vec<String>) {
         }
     }
     fn capture_names(out: &mut Vec<String>, pattern: &str) {
-        if let Ok(regex) = Regex::new(pattern) {
+        if let Ok(regex) = crate::pcre::compile(pattern) {
             for name in regex.capture_names().flatten() {
                 add(out, name);
             }
@@ -94,7 +94,7 @@ fn compile_regex(
     } else {
         pattern.to_owned()
     };
-    let regex = Regex::new(&text).map_err(|e| format!("regex {pattern:?}: {e}"))?;
+    let regex = crate::pcre::compile(&text).map_err(|e| format!("regex {pattern:?}: {e}"))?;
     let names = named_groups(&regex, user);
     Ok((regex, names))
 }

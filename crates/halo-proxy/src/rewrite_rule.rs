@@ -48,7 +48,9 @@ impl RewriteRule {
                     .map_err(|e| format!("invalid regex {re:?}: {e}"))?,
             )
         } else if let Some(re) = from.strip_prefix('~') {
-            RuleFrom::Regex(Regex::new(re).map_err(|e| format!("invalid regex {re:?}: {e}"))?)
+            RuleFrom::Regex(
+                crate::pcre::compile(re).map_err(|e| format!("invalid regex {re:?}: {e}"))?,
+            )
         } else {
             let text = if domain {
                 from.strip_prefix('.').unwrap_or(from)

@@ -36,8 +36,8 @@ impl ServerNames {
             for name in names {
                 let lower = name.to_ascii_lowercase();
                 if let Some(pattern) = name.strip_prefix('~') {
-                    let regex =
-                        Regex::new(pattern).map_err(|e| format!("server_name {name:?}: {e}"))?;
+                    let regex = crate::pcre::compile(pattern)
+                        .map_err(|e| format!("server_name {name:?}: {e}"))?;
                     table.regexes.push((regex, index));
                 } else if let Some(suffix) = lower.strip_prefix('*') {
                     table.leading.push((suffix.to_owned(), index));
@@ -190,7 +190,7 @@ impl Level {
                     } else {
                         loc.path.clone()
                     };
-                    let regex = Regex::new(&pattern)
+                    let regex = crate::pcre::compile(&pattern)
                         .map_err(|e| format!("location {:?}: {e}", loc.path))?;
                     regex_of.insert(index, regex.clone());
                     level.regexes.push((regex, index));

@@ -970,7 +970,7 @@ fn user_var_names(cfg: &HttpConfig) -> Vec<String> {
             .iter()
             .filter_map(|n| n.strip_prefix('~'))
         {
-            if let Ok(regex) = regex::Regex::new(pattern) {
+            if let Ok(regex) = crate::pcre::compile(pattern) {
                 for name in regex.capture_names().flatten() {
                     let name = name.to_ascii_lowercase();
                     if !names.contains(&name) {
@@ -992,7 +992,7 @@ fn user_var_names(cfg: &HttpConfig) -> Vec<String> {
                 halo_config::http::MatchKind::Regex
                     | halo_config::http::MatchKind::RegexCaseInsensitive
             ) {
-                if let Ok(regex) = regex::Regex::new(&loc.path) {
+                if let Ok(regex) = crate::pcre::compile(&loc.path) {
                     for name in regex.capture_names().flatten() {
                         let name = name.to_ascii_lowercase();
                         if !names.contains(&name) {
