@@ -87,7 +87,8 @@ impl Proxy {
             logs,
             idle: idle.clone(),
             shutdown,
-            serial: AtomicU64::new(0),
+            // `$connection` counts from 1, as nginx's connection numbers do.
+            serial: AtomicU64::new(1),
             pause_generation: AtomicU64::new(0),
         });
         let mut bound = Vec::new();
