@@ -8,7 +8,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
@@ -78,32 +78,15 @@ fn backend() -> u16 {
 }
 
 fn answer(mut stream: TcpStream) {
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
-    let mut line = String::new();
-    if reader.read_line(&mut line).is_err() {
+    let Some(BackendRequest {
+        method,
+        target,
+        headers,
+        ..
+    }) = read_backend_request(&stream)
+    else {
         return;
-    }
-    let target = line.split(' ').nth(1).unwrap_or("").to_owned();
-    let method = line.split(' ').next().unwrap_or("").to_owned();
-    let mut headers = Vec::new();
-    let mut length = 0usize;
-    loop {
-        let mut h = String::new();
-        if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
-            break;
-        }
-        let (name, value) = h.trim_end().split_once(':').unwrap_or((h.trim_end(), ""));
-        let (name, value) = (name.to_ascii_lowercase(), value.trim().to_owned());
-        if name == "content-length" {
-            length = value.parse().unwrap_or(0);
-        }
-        headers.push((name, value));
-    }
-    let mut body = vec![0u8; length];
-    let _ = reader.read_exact(&mut body);
+    };
     let get = |n: &str| {
         headers
             .iter()

@@ -10,7 +10,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::time::Duration;
 
@@ -77,33 +77,15 @@ fn backend() -> u16 {
 }
 
 fn echo(mut stream: TcpStream) {
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
-    let mut line = String::new();
-    if reader.read_line(&mut line).is_err() {
+    let Some(request) = read_backend_request(&stream) else {
         return;
-    }
-    let mut words = line.split(' ');
-    let method = words.next().unwrap_or("").to_owned();
-    let target = words.next().unwrap_or("").to_owned();
-    let mut host = String::new();
-    let mut length = 0usize;
-    loop {
-        let mut h = String::new();
-        if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
-            break;
-        }
-        let (name, value) = h.trim_end().split_once(':').unwrap_or((h.trim_end(), ""));
-        match name.to_ascii_lowercase().as_str() {
-            "host" => host = value.trim().to_owned(),
-            "content-length" => length = value.trim().parse().unwrap_or(0),
-            _ => {}
-        }
-    }
-    let mut body = vec![0u8; length];
-    let _ = reader.read_exact(&mut body);
+    };
+    let (method, target) = (&request.method, &request.target);
+    let host = request
+        .headers
+        .iter()
+        .find(|(n, _)| n == "host")
+        .map_or("", |(_, v)| v.as_str());
     let text = format!("{method} {target} host={host}\n");
     let reply = format!(
         "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",

@@ -8,7 +8,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
@@ -118,33 +118,15 @@ fn query_param<'a>(target: &'a str, name: &str) -> Option<&'a str> {
 }
 
 fn answer(mut stream: TcpStream, port: u16) {
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
-    let mut line = String::new();
-    if reader.read_line(&mut line).is_err() {
+    let Some(BackendRequest {
+        method,
+        target,
+        headers,
+        body,
+    }) = read_backend_request(&stream)
+    else {
         return;
-    }
-    let mut words = line.split(' ');
-    let method = words.next().unwrap_or("").to_owned();
-    let target = words.next().unwrap_or("").to_owned();
-    let mut headers = Vec::new();
-    let mut length = 0usize;
-    loop {
-        let mut h = String::new();
-        if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
-            break;
-        }
-        let (name, value) = h.trim_end().split_once(':').unwrap_or((h.trim_end(), ""));
-        let (name, value) = (name.to_ascii_lowercase(), value.trim().to_owned());
-        if name == "content-length" {
-            length = value.parse().unwrap_or(0);
-        }
-        headers.push((name, value));
-    }
-    let mut body = vec![0u8; length];
-    let _ = reader.read_exact(&mut body);
+    };
     let mut echoed: Vec<String> = headers
         .iter()
         .filter(|(n, _)| {

@@ -357,3 +357,48 @@ pub fn spawn_nginx_and_halo(dir: &Scratch) -> (KillOnDrop, KillOnDrop) {
     );
     (nginx, halo)
 }
+
+/// One request as a test backend thread read it: header names in lower case.
+pub struct BackendRequest {
+    pub method: String,
+    pub target: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// Reads one HTTP/1.x request (a Content-Length body, if any) off a test backend's connection;
+/// `None` when the peer sent nothing readable.
+pub fn read_backend_request(stream: &std::net::TcpStream) -> Option<BackendRequest> {
+    use std::io::{BufRead, Read};
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .ok()?;
+    let mut reader = std::io::BufReader::new(stream.try_clone().ok()?);
+    let mut line = String::new();
+    reader.read_line(&mut line).ok()?;
+    let mut words = line.split(' ');
+    let method = words.next().unwrap_or("").to_owned();
+    let target = words.next().unwrap_or("").to_owned();
+    let mut headers = Vec::new();
+    let mut length = 0usize;
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+            break;
+        }
+        let (name, value) = h.trim_end().split_once(':').unwrap_or((h.trim_end(), ""));
+        let (name, value) = (name.to_ascii_lowercase(), value.trim().to_owned());
+        if name == "content-length" {
+            length = value.parse().unwrap_or(0);
+        }
+        headers.push((name, value));
+    }
+    let mut body = vec![0u8; length];
+    let _ = reader.read_exact(&mut body);
+    Some(BackendRequest {
+        method,
+        target,
+        headers,
+        body,
+    })
+}
