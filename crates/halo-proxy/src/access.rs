@@ -81,97 +81,52 @@ impl AccessRt {
         self.satisfy
     }
 
-    /// Like [`AccessRt::check`], telling a grant under `satisfy any` (which skips
-    /// `auth_request`) from a refusal that a later check may still overturn.
+    /// nginx's order: the address rules, then the password. With `satisfy all` the first
+    /// refusal ends the request; with `satisfy any` the first check that allows grants it
+    /// (and `auth_request` is then skipped), and when none does the remembered refusal is
+    /// given (401 before 403). Checks that do not apply (no rule names the client, no password
+    /// file) allow nothing and refuse nothing. The user name comes with a valid password.
     pub fn judge(&self, client: IpAddr, vars: &dyn VarSource, headers: &HeaderMap) -> Verdict {
-        match self.satisfy {
-            Satisfy::All => match self.check(client, vars, headers) {
-                Ok(user) => Verdict::Passed(user),
-                Err(refusal) => Verdict::Refused(refusal),
-            },
-            Satisfy::Any => {
-                if judge(&self.rules, client) == AccessVerdict::Allowed {
-                    return Verdict::Granted(None);
+        let any = self.satisfy == Satisfy::Any;
+        let mut refused = match judge(&self.rules, client) {
+            AccessVerdict::Allowed if any => return Verdict::Granted(None),
+            AccessVerdict::Denied if !any => return Verdict::Refused(Refusal::Forbidden),
+            AccessVerdict::Denied => Some(Refusal::Forbidden),
+            AccessVerdict::Allowed | AccessVerdict::NoMatch => None,
+        };
+        let mut user = None;
+        if let Some(auth) = &self.auth {
+            match auth.check(vars, headers) {
+                AuthOutcome::Off => {}
+                AuthOutcome::User(name) if any => return Verdict::Granted(Some(name)),
+                AuthOutcome::User(name) => user = Some(name),
+                AuthOutcome::Challenge(c) if !any => {
+                    return Verdict::Refused(Refusal::Unauthorized(c))
                 }
-                let mut refused = (judge(&self.rules, client) == AccessVerdict::Denied)
-                    .then_some(Refusal::Forbidden);
-                if let Some(auth) = &self.auth {
-                    match auth.check(vars, headers) {
-                        AuthOutcome::Off => {}
-                        AuthOutcome::User(user) => return Verdict::Granted(Some(user)),
-                        AuthOutcome::Challenge(c) => refused = Some(Refusal::Unauthorized(c)),
-                        AuthOutcome::Forbidden => {
-                            refused = refused.or(Some(Refusal::Forbidden));
-                        }
-                        AuthOutcome::Failed => return Verdict::Refused(Refusal::Failed),
-                    }
+                AuthOutcome::Challenge(c) => refused = Some(Refusal::Unauthorized(c)),
+                // `satisfy any`: a 401 remembered before stays.
+                AuthOutcome::Forbidden => {
+                    return Verdict::Refused(refused.unwrap_or(Refusal::Forbidden))
                 }
-                match refused {
-                    Some(r) => Verdict::Refused(r),
-                    None => Verdict::Passed(None),
-                }
+                AuthOutcome::Failed => return Verdict::Refused(Refusal::Failed),
             }
+        }
+        match refused {
+            Some(r) => Verdict::Refused(r),
+            None => Verdict::Passed(user),
         }
     }
 
-    /// nginx's order: the address rules, then the password. With `satisfy all` the first
-    /// refusal ends the request; with `satisfy any` the first check that allows lets it
-    /// through, and when none does the remembered refusal is given (401 before 403). Checks
-    /// that do not apply (no rule names the client, no password file) allow nothing and refuse
-    /// nothing. The user name is returned when a password was checked and valid.
+    /// [`AccessRt::judge`] as allowed (with the user name) or refused.
     pub fn check(
         &self,
         client: IpAddr,
         vars: &dyn VarSource,
         headers: &HeaderMap,
     ) -> Result<Option<String>, Refusal> {
-        let mut refused: Option<Refusal> = None;
-        match judge(&self.rules, client) {
-            AccessVerdict::Allowed if self.satisfy == Satisfy::Any => return Ok(None),
-            AccessVerdict::Denied if self.satisfy == Satisfy::All => {
-                return Err(Refusal::Forbidden)
-            }
-            AccessVerdict::Denied => refused = Some(Refusal::Forbidden),
-            AccessVerdict::Allowed | AccessVerdict::NoMatch => {}
-        }
-        if let Some(auth) = &self.auth {
-            let outcome = auth.check(vars, headers);
-            let failure = match outcome {
-                AuthOutcome::Off => None,
-                AuthOutcome::User(_) | AuthOutcome::Challenge(_) => None,
-                AuthOutcome::Forbidden => Some(Refusal::Forbidden),
-                AuthOutcome::Failed => Some(Refusal::Failed),
-            };
-            if let Some(f) = failure {
-                if self.satisfy == Satisfy::All || f == Refusal::Failed {
-                    return Err(f);
-                }
-                // `satisfy any`: a 401 remembered before stays.
-                return Err(refused.unwrap_or(f));
-            }
-            match outcome {
-                AuthOutcome::Off | AuthOutcome::Forbidden | AuthOutcome::Failed => {}
-                AuthOutcome::User(user) => {
-                    if self.satisfy == Satisfy::Any {
-                        return Ok(Some(user));
-                    }
-                    return match refused {
-                        Some(r) => Err(r),
-                        None => Ok(Some(user)),
-                    };
-                }
-                AuthOutcome::Challenge(challenge) => {
-                    let r = Refusal::Unauthorized(challenge);
-                    if self.satisfy == Satisfy::All {
-                        return Err(r);
-                    }
-                    refused = Some(r);
-                }
-            }
-        }
-        match refused {
-            Some(r) => Err(r),
-            None => Ok(None),
+        match self.judge(client, vars, headers) {
+            Verdict::Granted(user) | Verdict::Passed(user) => Ok(user),
+            Verdict::Refused(refusal) => Err(refusal),
         }
     }
 }
