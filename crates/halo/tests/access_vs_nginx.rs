@@ -95,20 +95,8 @@ fn exchange(port: u16, bytes: &[u8]) -> (u16, String, String, String) {
     let _ = s.read_to_end(&mut raw);
     let raw = String::from_utf8_lossy(&raw).into_owned();
     let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let header = |name: &str| {
-        head.lines()
-            .find_map(|l| {
-                l.split_once(':')
-                    .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-                    .map(|(_, v)| v.trim().to_owned())
-            })
-            .unwrap_or_default()
-    };
+    let status = head_status(head);
+    let header = |name: &str| head_header(head, name);
     // The connection's own port differs between the two runs: only its presence counts.
     let addr = header("x-addr");
     let addr = match addr.split('|').collect::<Vec<_>>().as_slice() {

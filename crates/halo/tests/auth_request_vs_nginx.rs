@@ -131,19 +131,8 @@ fn ask(port: u16, method: &str, path: &str, headers: &str) -> (u16, String, Stri
     let mut raw = String::new();
     let _ = s.read_to_string(&mut raw);
     let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let challenge = head
-        .lines()
-        .find_map(|l| {
-            l.split_once(':')
-                .filter(|(n, _)| n.eq_ignore_ascii_case("www-authenticate"))
-                .map(|(_, v)| v.trim().to_owned())
-        })
-        .unwrap_or_default();
+    let status = head_status(head);
+    let challenge = head_header(head, "www-authenticate");
     let body = if status == 200 {
         body.to_owned()
     } else {

@@ -72,19 +72,8 @@ fn ask(port: u16, path: &str) -> (u16, String, String) {
     let mut raw = String::new();
     let _ = s.read_to_string(&mut raw);
     let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let outer = head
-        .lines()
-        .find_map(|l| {
-            l.split_once(':')
-                .filter(|(n, _)| n.eq_ignore_ascii_case("x-outer"))
-                .map(|(_, v)| v.trim().to_owned())
-        })
-        .unwrap_or_default();
+    let status = head_status(head);
+    let outer = head_header(head, "x-outer");
     (status, outer, body.to_owned())
 }
 

@@ -82,25 +82,14 @@ fn ask(port: u16, method: &str, path: &str, headers: &str) -> (u16, String, Stri
     let mut raw = String::new();
     s.read_to_string(&mut raw).unwrap();
     let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let location = head
-        .lines()
-        .find_map(|l| {
-            l.split_once(':')
-                .filter(|(n, _)| n.eq_ignore_ascii_case("location"))
-                .map(|(_, v)| v.trim().to_owned())
-        })
-        .map(|l| match l.split_once("://") {
-            Some((_, rest)) => rest
-                .find('/')
-                .map_or(String::new(), |i| rest[i..].to_owned()),
-            None => l,
-        })
-        .unwrap_or_default();
+    let status = head_status(head);
+    let location = head_header(head, "location");
+    let location = match location.split_once("://") {
+        Some((_, rest)) => rest
+            .find('/')
+            .map_or(String::new(), |i| rest[i..].to_owned()),
+        None => location,
+    };
     // Only the bodies of 200s are compared: error pages name the server.
     let body = if status == 200 {
         body.to_owned()

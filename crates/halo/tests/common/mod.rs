@@ -402,3 +402,23 @@ pub fn read_backend_request(stream: &std::net::TcpStream) -> Option<BackendReque
         body,
     })
 }
+
+/// The status code of a raw HTTP/1.x response head (0 when there is none).
+pub fn head_status(head: &str) -> u16 {
+    head.split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The first value of header `name` (any case) in a raw response head, trimmed; empty when
+/// the head has none.
+pub fn head_header(head: &str, name: &str) -> String {
+    head.lines()
+        .find_map(|l| {
+            l.split_once(':')
+                .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.trim().to_owned())
+        })
+        .unwrap_or_default()
+}
