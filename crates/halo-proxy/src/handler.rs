@@ -652,10 +652,8 @@ pub(crate) async fn handle(
                 .map_or(&server.error_pages, |(l, _)| &l.error_pages);
             let types = routed.location.and_then(|(l, _)| l.types.as_ref());
             let mut response = match return_response(rt, types, ctx.uri, code, text) {
-                Ok(response) => {
-                    Box::pin(redirect_error_page(shared, rt, &ctx, response, pages)).await
-                }
-                Err(status) => Box::pin(serve_error(shared, rt, &ctx, status, pages)).await,
+                Ok(response) => Box::pin(redirect_error_page(shared, &ctx, response, pages)).await,
+                Err(status) => Box::pin(serve_error(shared, &ctx, status, pages)).await,
             };
             if let Some((loc, _)) = routed.location {
                 add_headers(&ctx, loc, &mut response);
@@ -673,7 +671,7 @@ pub(crate) async fn handle(
                 Err(refusal) => match refused(shared, refusal) {
                     Ok(response) => response,
                     Err(status) => {
-                        Box::pin(serve_error(shared, rt, &ctx, status, &server.error_pages)).await
+                        Box::pin(serve_error(shared, &ctx, status, &server.error_pages)).await
                     }
                 },
             },
@@ -702,10 +700,10 @@ pub(crate) async fn handle(
                 let mut response = match outcome {
                     Ok(response) => {
                         let pages = &loc.error_pages;
-                        Box::pin(redirect_error_page(shared, rt, &ctx, response, pages)).await
+                        Box::pin(redirect_error_page(shared, &ctx, response, pages)).await
                     }
                     Err(status) => {
-                        Box::pin(serve_error(shared, rt, &ctx, status, &loc.error_pages)).await
+                        Box::pin(serve_error(shared, &ctx, status, &loc.error_pages)).await
                     }
                 };
                 force_status(internal.as_ref(), &mut response);
@@ -1113,7 +1111,7 @@ async fn auth_subrequest(
     (answer, Some(vars))
 }
 
-/// An access refusal: 401 with its challenge, or the status for `error_page` (403, 404).
+/// An access refusal: 401 with its challenge, or the status for `error_page` (403, 500).
 fn refused(
     shared: &Shared,
     refusal: crate::access::Refusal,
@@ -1444,7 +1442,7 @@ async fn serve_server_root(
             match listing.unwrap_or(Err(status)) {
                 Ok(response) => response,
                 Err(status) => {
-                    Box::pin(serve_error(shared, rt, ctx, status, &server.error_pages)).await
+                    Box::pin(serve_error(shared, ctx, status, &server.error_pages)).await
                 }
             }
         }
@@ -1462,12 +1460,10 @@ fn find_error_page(pages: &[ErrorPage], status: StatusCode) -> Option<&ErrorPage
 /// `=CODE`.
 async fn serve_error(
     shared: &Shared,
-    rt: &Runtime,
     ctx: &RequestCtx<'_>,
     status: StatusCode,
     pages: &[ErrorPage],
 ) -> Response<ResponseBody> {
-    let _ = rt;
     let Some(page) = find_error_page(pages, status) else {
         return error_response(status);
     };
@@ -1528,7 +1524,6 @@ async fn serve_error(
 /// keeps the redirect's Location. Upstream answers and redirected ones pass untouched.
 async fn redirect_error_page(
     shared: &Shared,
-    rt: &Runtime,
     ctx: &RequestCtx<'_>,
     response: Response<ResponseBody>,
     pages: &[ErrorPage],
@@ -1547,7 +1542,7 @@ async fn redirect_error_page(
     };
     let local = !page.uri.starts_with("http://") && !page.uri.starts_with("https://");
     let location = response.headers().get(header::LOCATION).cloned();
-    let mut answer = serve_error(shared, rt, ctx, status, pages).await;
+    let mut answer = serve_error(shared, ctx, status, pages).await;
     if let (true, Some(location)) = (local, location) {
         answer
             .headers_mut()
@@ -1577,7 +1572,7 @@ async fn internal_redirect(
         );
         return error_response(StatusCode::INTERNAL_SERVER_ERROR);
     }
-    let (path, target_uri, named) = match target {
+    let (path, uri, named) = match target {
         Target::Uri(uri) => {
             let (path, args) = uri
                 .split_once('?')
@@ -1594,7 +1589,6 @@ async fn internal_redirect(
             Some(name),
         ),
     };
-    let uri = target_uri;
     let mut parts = Request::new(()).into_parts().0;
     parts.method = method;
     parts.version = ctx.parts.version;
